@@ -1,0 +1,62 @@
+"""The ``rlhf-eval`` command line: a thin dispatcher.
+
+Each subcommand lives in ``rlhf_eval/commands/<name>.py`` and provides
+``add_arguments(parser)`` and ``run(args) -> int``. Command modules must import heavy
+libraries (torch, transformers) inside ``run`` so that ``rlhf-eval --help`` stays fast.
+
+Exit codes: 0 success, 1 a gate or check failed, 2 usage, data or configuration error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import RlhfEvalError
+
+# name -> (module, one-line help). Order is the order `--help` lists them in.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("rlhf_eval.commands.data", "validate, convert and inspect preference/judgment data"),
+    "agreement": ("rlhf_eval.commands.agreement", "inter-annotator agreement of judgments"),
+    "lab": ("rlhf_eval.commands.lab", "generate the synthetic RLHF lab task"),
+    "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlhf-eval",
+        description="Train reward models and PPO policies, and evaluate every RLHF checkpoint "
+                    "against human judgment.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except RlhfEvalError as exc:
+        print(f"rlhf-eval {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rlhf-eval {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

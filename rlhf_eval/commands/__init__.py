@@ -1,0 +1,1 @@
+"""One module per ``rlhf-eval`` subcommand; see :mod:`rlhf_eval.cli`."""
