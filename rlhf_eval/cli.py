@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agreement": ("rlhf_eval.commands.agreement", "inter-annotator agreement of judgments"),
     "lab": ("rlhf_eval.commands.lab", "generate the synthetic RLHF lab task"),
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
+    "report": ("rlhf_eval.commands.report", "write reports and check regression gates (CI)"),
+    "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
 }
 
 
@@ -32,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a real missing dependency: let it surface
+                raise
+            continue  # a command whose module is not written yet (tests check all exist)
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)

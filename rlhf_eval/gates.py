@@ -1,0 +1,216 @@
+"""Regression gates for CI: per-metric thresholds on a checkpoint against the baseline.
+
+A gate is parsed from a short string (``--fail-on``) or a YAML list:
+
+    gold:drop>0.02        fail if gold drops by more than 0.02 (absolute) against the baseline
+    rougeL:drop>5%        fail if ROUGE-L drops by more than 5% of the baseline's mean
+    reward:drop>0         fail on any drop
+    kl:>12                fail if the checkpoint's mean KL is above 12 (an absolute bound)
+    distinct_2:<0.3       fail if the checkpoint's mean distinct-2 is below 0.3
+
+"Drop" follows the metric's direction: for a lower-is-better metric (e.g. ``repetition``) a
+drop is an increase. Gates are significance-aware by default: a drop gate fails only when the
+bootstrap confidence interval of the paired per-sample difference (checkpoint - baseline, same
+prompts) lies entirely beyond the allowed drop, i.e. when we are confident the regression is
+real and larger than allowed. ``significance: false`` compares the mean difference instead.
+
+YAML form::
+
+    gates:
+      - {metric: gold, max_drop: 0.02}
+      - {metric: rougeL, max_drop: 5, relative: true, significance: false}
+      - {metric: kl, max: 12}
+    checkpoint: last          # or a checkpoint name
+    confidence: 0.95
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .errors import ConfigError
+
+_GATE_RE = re.compile(
+    r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*:\s*(?:(?P<drop>drop\s*>\s*)|(?P<op>[<>]))\s*"
+    r"(?P<value>[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*(?P<pct>%)?\s*$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    max_drop: float | None = None   # allowed drop against the baseline (metric units or %)
+    relative: bool = False          # max_drop is a percentage of the baseline's mean
+    max: float | None = None        # absolute upper bound on the checkpoint's mean
+    min: float | None = None        # absolute lower bound on the checkpoint's mean
+    significance: bool = True       # drop gates: fail only when the CI excludes the allowed drop
+
+    def __post_init__(self):
+        bounds = [self.max_drop is not None, self.max is not None, self.min is not None]
+        if sum(bounds) != 1:
+            raise ConfigError(f"gate {self.metric!r}: give exactly one of max_drop, max, min")
+        if self.max_drop is not None and self.max_drop < 0:
+            raise ConfigError(f"gate {self.metric!r}: max_drop must be >= 0, found {self.max_drop}")
+
+    @property
+    def spec(self) -> str:
+        if self.max_drop is not None:
+            return f"{self.metric}:drop>{self.max_drop:g}{'%' if self.relative else ''}"
+        return f"{self.metric}:{'>' if self.max is not None else '<'}" \
+               f"{self.max if self.max is not None else self.min:g}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: Gate
+    checkpoint: str
+    baseline: str
+    passed: bool
+    value: float               # checkpoint mean
+    baseline_value: float | None
+    diff: float | None         # mean paired difference, oriented so that > 0 is better
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["gate"] = self.gate.spec
+        return d
+
+
+def parse_gate(text: str, *, significance: bool = True) -> Gate:
+    m = _GATE_RE.match(text)
+    if not m:
+        raise ConfigError(
+            f"cannot parse gate {text!r}; expected METRIC:drop>VALUE[%], METRIC:>VALUE or "
+            "METRIC:<VALUE (e.g. 'gold:drop>0.02', 'rougeL:drop>5%', 'kl:>12')")
+    metric, value, pct = m["metric"], float(m["value"]), bool(m["pct"])
+    if m["drop"]:
+        return Gate(metric, max_drop=value, relative=pct, significance=significance)
+    if pct:
+        raise ConfigError(f"gate {text!r}: '%' is only meaningful for drop gates")
+    return Gate(metric, max=value) if m["op"] == ">" else Gate(metric, min=value)
+
+
+def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
+    """Gates and options (checkpoint, confidence) from a YAML file; errors name the entry."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read gate file: {exc}") from exc
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("gates"), list):
+        raise ConfigError(f"{path}: expected a mapping with a 'gates' list")
+    unknown = set(doc) - {"gates", "checkpoint", "confidence", "baseline"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}")
+    gates = []
+    known = {f.name for f in dataclasses.fields(Gate)}
+    for i, entry in enumerate(doc["gates"]):
+        where = f"{path}: gates[{i}]"
+        if isinstance(entry, str):
+            gates.append(parse_gate(entry))
+            continue
+        if not isinstance(entry, Mapping) or "metric" not in entry:
+            raise ConfigError(f"{where}: expected a mapping with 'metric' or a string spec")
+        bad = set(entry) - known
+        if bad:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(bad)}; expected {sorted(known)}")
+        try:
+            gates.append(Gate(**entry))
+        except (TypeError, ConfigError) as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    options = {k: doc[k] for k in ("checkpoint", "confidence", "baseline") if k in doc}
+    return gates, options
+
+
+# ------------------------------------------------------------------------------- evaluation
+
+
+def paired_bootstrap_ci(diffs: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of paired differences (resampling prompts)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diffs), size=(n_resamples, len(diffs)))
+    means = diffs[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def evaluate_gate(gate: Gate, checkpoint_scores: Mapping[str, float],
+                  baseline_scores: Mapping[str, float] | None, *, higher_is_better: bool = True,
+                  checkpoint: str = "", baseline: str = "", confidence: float = 0.95,
+                  seed: int = 0) -> GateResult:
+    """Check one gate. Scores are per-sample values keyed by sample id (NaN/None = missing)."""
+    ck = {k: v for k, v in checkpoint_scores.items() if v is not None and np.isfinite(v)}
+    if not ck:
+        raise ConfigError(f"gate {gate.spec}: no scores for metric {gate.metric!r} at "
+                          f"checkpoint {checkpoint!r}")
+    value = float(np.mean(list(ck.values())))
+    if gate.max_drop is None:
+        passed = value <= gate.max if gate.max is not None else value >= gate.min
+        bound = f"<= {gate.max:g}" if gate.max is not None else f">= {gate.min:g}"
+        msg = (f"{gate.metric} = {value:.4g} at {checkpoint} (required {bound})")
+        return GateResult(gate, checkpoint, baseline, passed, value, None, None, None, None,
+                          len(ck), msg)
+
+    if not baseline_scores:
+        raise ConfigError(f"gate {gate.spec}: the baseline {baseline!r} has no {gate.metric!r} "
+                          "scores to compare against")
+    shared = sorted(set(ck) & {k for k, v in baseline_scores.items()
+                               if v is not None and np.isfinite(v)})
+    if not shared:
+        raise ConfigError(f"gate {gate.spec}: {checkpoint!r} and {baseline!r} share no samples")
+    sign = 1.0 if higher_is_better else -1.0
+    diffs = sign * (np.array([ck[k] for k in shared]) - np.array([baseline_scores[k]
+                                                                   for k in shared]))
+    base_mean = float(np.mean([baseline_scores[k] for k in shared]))
+    allowed = gate.max_drop * abs(base_mean) / 100 if gate.relative else gate.max_drop
+    mean_diff = float(diffs.mean())
+    lo, hi = paired_bootstrap_ci(diffs, confidence=confidence, seed=seed)
+    if gate.significance and np.isfinite(hi):
+        # Fail only when even the optimistic end of the interval is a larger drop than allowed.
+        passed = not (hi < -allowed)
+        rule = f"fails if the {confidence:.0%} CI upper end < -{allowed:.4g}"
+    else:
+        passed = not (mean_diff < -allowed)
+        rule = f"fails if the mean change < -{allowed:.4g}"
+    msg = (f"{gate.metric}: change {mean_diff:+.4g} (CI {lo:+.4g} .. {hi:+.4g}, n={len(shared)}) "
+           f"at {checkpoint} vs {baseline}; {rule}")
+    return GateResult(gate, checkpoint, baseline, passed, value, base_mean, mean_diff, lo, hi,
+                      len(shared), msg)
+
+
+def evaluate_gates(gates: Iterable[Gate], scores, *, checkpoint: str, baseline: str,
+                   higher_is_better: Mapping[str, bool] | None = None,
+                   confidence: float = 0.95, seed: int = 0) -> list[GateResult]:
+    """``scores``: tidy DataFrame with columns checkpoint, sample_id, metric, value."""
+    results = []
+    hib = higher_is_better or {}
+    known = sorted(scores["metric"].unique())
+    for gate in gates:
+        if gate.metric not in known:
+            import difflib
+
+            close = difflib.get_close_matches(gate.metric, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"gate {gate.spec}: unknown metric {gate.metric!r}{hint}; "
+                              f"the store has {', '.join(known)}")
+        rows = scores[scores["metric"] == gate.metric]
+        per = {ck: dict(zip(g["sample_id"], g["value"].astype(float)))
+               for ck, g in rows.groupby("checkpoint")}
+        results.append(evaluate_gate(
+            gate, per.get(checkpoint, {}), per.get(baseline), checkpoint=checkpoint,
+            baseline=baseline, higher_is_better=hib.get(gate.metric, True),
+            confidence=confidence, seed=seed))
+    return results

@@ -1,0 +1,451 @@
+"""Reports of an evaluated run: Markdown (CI job summary), self-contained HTML, JSON, JUnit XML.
+
+Everything is computed once into a :class:`ReportData` (plain tables and dicts) and then
+rendered by one small function per format, so the formats can never disagree on a number.
+The HTML embeds its plots as base64 PNGs (matplotlib) so it opens offline, with no CDN.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import importlib.metadata
+import io as _io
+import json
+import math
+import platform
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .gates import GateResult
+from .io import atomic_write
+
+PACKAGES = ("rlhf-eval", "torch", "transformers", "peft", "accelerate", "tokenizers",
+            "rouge-score", "sacrebleu", "bert-score", "scipy", "pandas", "numpy")
+
+# Score names where lower is better; everything else is treated as higher-is-better.
+LOWER_IS_BETTER = {"kl", "repetition", "rep_2", "rep_3", "rep_4", "gold_invented", "loss"}
+
+
+@dataclass
+class ReportData:
+    run: str
+    baseline: str
+    checkpoint: str                       # the checkpoint the gates judge (usually the last)
+    summary: pd.DataFrame                 # run, checkpoint, step, metric, mean, ci_low, ci_high, n
+    winrates: pd.DataFrame
+    correlations: pd.DataFrame | None     # metric, aspect, level, method, value, ci_low, ci_high, n
+    training: pd.DataFrame | None         # PPO metrics.jsonl rows
+    gates: list[GateResult] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+
+# ------------------------------------------------------------------------------ provenance
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit(path: str | Path = ".") -> str | None:
+    try:
+        res = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def provenance(run_dir: Path | None, scores: pd.DataFrame) -> dict[str, Any]:
+    run_cfg = {}
+    if run_dir is not None and (run_dir / "run.json").is_file():
+        run_cfg = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    signatures = {}
+    if len(scores):
+        for metric, sigs in scores.groupby("metric")["signature"]:
+            signatures[metric] = sorted(set(sigs.dropna()))
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_config": run_cfg,
+        "seed": run_cfg.get("seed"),
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "git_commit": git_commit(run_dir or "."),
+        "metric_signatures": signatures,
+    }
+
+
+# ----------------------------------------------------------------------------------- plots
+
+
+def _png(fig) -> str:
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def plot_trends(summary: pd.DataFrame) -> str | None:
+    """One small panel per metric: mean and CI band across checkpoints (by step)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if summary.empty:
+        return None
+    metrics = sorted(summary["metric"].unique())
+    cols = min(4, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, metrics):
+        for run, g in summary[summary["metric"] == metric].groupby("run"):
+            g = g.sort_values("step")
+            ax.plot(g["step"], g["mean"], marker="o", ms=3, label=str(run))
+            ax.fill_between(g["step"], g["ci_low"], g["ci_high"], alpha=0.25)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    fig.suptitle("Metrics across checkpoints (mean, 95% CI)", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_reward_vs_kl(summary: pd.DataFrame, training: pd.DataFrame | None) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have_eval = {"reward", "kl"} <= set(summary["metric"]) if len(summary) else False
+    have_train = training is not None and {"objective/kl", "objective/scores"} <= set(training)
+    if not (have_eval or have_train):
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    if have_train:
+        ax.plot(training["objective/kl"], training["objective/scores"], ".", alpha=0.35,
+                label="PPO rollouts (per step)")
+        if "objective/gold" in training:
+            ax.plot(training["objective/kl"], training["objective/gold"], ".", alpha=0.35,
+                    label="gold reward (per step)")
+    if have_eval:
+        wide = summary.pivot_table(index=["run", "step"], columns="metric", values="mean")
+        ax.plot(wide["kl"], wide["reward"], "o-", color="black", label="eval: RM score")
+        if "gold" in wide:
+            ax.plot(wide["kl"], wide["gold"], "s--", color="tab:red", label="eval: gold")
+    ax.set_xlabel("KL to reference (nats)")
+    ax.set_ylabel("reward")
+    ax.set_title("Reward vs KL", fontsize=10)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def plot_correlation_heatmap(corr: pd.DataFrame | None, *, level: str = "system",
+                             method: str = "kendall") -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if corr is None or corr.empty:
+        return None
+    sel = corr[(corr["level"] == level) & (corr["method"] == method)]
+    if sel.empty:
+        sel = corr[corr["level"] == corr["level"].iloc[0]]
+        level, method = sel["level"].iloc[0], sel["method"].iloc[0]
+        sel = sel[sel["method"] == method]
+    grid = sel.pivot_table(index="metric", columns="aspect", values="value")
+    fig, ax = plt.subplots(figsize=(1.3 * len(grid.columns) + 2, 0.4 * len(grid) + 1.5))
+    im = ax.imshow(grid.values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(grid.columns)), grid.columns, rotation=30, fontsize=8)
+    ax.set_yticks(range(len(grid.index)), grid.index, fontsize=8)
+    for (i, j), v in np.ndenumerate(grid.values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(f"Correlation with human judgment ({level} level, {method})", fontsize=10)
+    return _png(fig)
+
+
+# -------------------------------------------------------------------------------- renderers
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def comparison_table(data: ReportData) -> pd.DataFrame:
+    """Baseline vs judged checkpoint, one row per metric."""
+    s = data.summary
+    if s.empty:
+        return pd.DataFrame(columns=["metric", "baseline", "checkpoint", "change", "ci_low",
+                                     "ci_high"])
+    pick = lambda ck: s[s["checkpoint"] == ck].set_index("metric")  # noqa: E731
+    base, ck = pick(data.baseline), pick(data.checkpoint)
+    rows = []
+    for metric in sorted(set(base.index) | set(ck.index)):
+        b = base["mean"].get(metric, np.nan)
+        c = ck["mean"].get(metric, np.nan)
+        rows.append({"metric": metric, "baseline": b, "checkpoint": c, "change": c - b,
+                     "ci_low": ck["ci_low"].get(metric, np.nan),
+                     "ci_high": ck["ci_high"].get(metric, np.nan)})
+    return pd.DataFrame(rows)
+
+
+def render_markdown(data: ReportData) -> str:
+    status = "PASSED" if data.passed else "FAILED"
+    lines = [f"# rlhf-eval report: `{data.run}`", "",
+             f"Checkpoint **{data.checkpoint}** against baseline **{data.baseline}**"
+             + (f": gates **{status}**" if data.gates else "") + ".", ""]
+    if data.gates:
+        lines += ["## Gates", "", "| gate | result | detail |", "|---|---|---|"]
+        for g in data.gates:
+            lines.append(f"| `{g.gate.spec}` | {'pass' if g.passed else '**FAIL**'} | "
+                         f"{g.message} |")
+        lines.append("")
+    comp = comparison_table(data)
+    if len(comp):
+        lines += ["## Metrics", "", "| metric | baseline | checkpoint (95% CI) | change |",
+                  "|---|---:|---:|---:|"]
+        for r in comp.itertuples():
+            lines.append(f"| {r.metric} | {_fmt(r.baseline)} | {_fmt(r.checkpoint)} "
+                         f"({_fmt(r.ci_low)} .. {_fmt(r.ci_high)}) | {_fmt(r.change)} |")
+        lines.append("")
+    if len(data.winrates):
+        lines += ["## Win-rates", "", "| checkpoint | vs | judge | win-rate (95% CI) | n |",
+                  "|---|---|---|---:|---:|"]
+        for r in data.winrates.itertuples():
+            lines.append(f"| {r.checkpoint} | {r.baseline} | {r.judge} | {_fmt(r.winrate, 3)} "
+                         f"({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) | {r.n} |")
+        lines.append("")
+    if data.correlations is not None and len(data.correlations):
+        lines += ["## Correlation with human judgment", "",
+                  "| metric | aspect | level | method | value (95% CI) | n |",
+                  "|---|---|---|---|---:|---:|"]
+        for r in data.correlations.itertuples():
+            lines.append(f"| {r.metric} | {r.aspect} | {r.level} | {r.method} | "
+                         f"{_fmt(r.value, 3)} ({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) | "
+                         f"{r.n} |")
+        lines.append("")
+    p = data.provenance
+    lines += ["## Provenance", "",
+              f"- git commit: `{p.get('git_commit') or 'n/a'}`; seed: {p.get('seed')}",
+              "- packages: " + ", ".join(f"{k} {v}" for k, v in p.get("packages", {}).items()),
+              "- metric signatures: " + "; ".join(
+                  f"`{s}`" for sigs in p.get("metric_signatures", {}).values() for s in sigs),
+              ""]
+    return "\n".join(lines)
+
+
+def render_html(data: ReportData) -> str:
+    """A self-contained page: Markdown tables rendered as HTML tables, plots as data URIs."""
+    plots = [("Metrics across checkpoints", plot_trends(data.summary)),
+             ("Reward vs KL", plot_reward_vs_kl(data.summary, data.training)),
+             ("Correlation heatmap", plot_correlation_heatmap(data.correlations))]
+    esc = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             f"<title>rlhf-eval report: {esc(data.run)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}"
+             "table{border-collapse:collapse;margin:1em 0;}td,th{border:1px solid #ccc;"
+             "padding:3px 8px;font-size:13px;}.fail{color:#b00;font-weight:bold}"
+             ".pass{color:#070}img{max-width:100%;}</style></head><body>",
+             f"<h1>rlhf-eval report: {esc(data.run)}</h1>",
+             f"<p>Checkpoint <b>{esc(data.checkpoint)}</b> against baseline "
+             f"<b>{esc(data.baseline)}</b>.</p>"]
+    if data.gates:
+        parts.append("<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>detail</th></tr>")
+        for g in data.gates:
+            cls, word = ("pass", "pass") if g.passed else ("fail", "FAIL")
+            parts.append(f"<tr><td><code>{esc(g.gate.spec)}</code></td>"
+                         f"<td class='{cls}'>{word}</td><td>{esc(g.message)}</td></tr>")
+        parts.append("</table>")
+    for title, png in plots:
+        if png:
+            parts.append(f"<h2>{esc(title)}</h2><img class='plot' alt='{esc(title)}' "
+                         f"src='data:image/png;base64,{png}'>")
+    comp = comparison_table(data)
+    if len(comp):
+        parts += ["<h2>Metrics</h2>", comp.to_html(index=False, float_format="%.4g")]
+    if len(data.winrates):
+        parts += ["<h2>Win-rates</h2>", data.winrates.to_html(index=False, float_format="%.3g")]
+    parts += ["<h2>Provenance</h2><pre>",
+              esc(json.dumps(data.provenance, indent=2, default=str)), "</pre></body></html>"]
+    return "\n".join(parts)
+
+
+def render_json(data: ReportData) -> str:
+    def records(df):
+        return [] if df is None else json.loads(df.to_json(orient="records"))
+
+    return json.dumps({
+        "run": data.run, "baseline": data.baseline, "checkpoint": data.checkpoint,
+        "passed": data.passed, "gates": [g.to_dict() for g in data.gates],
+        "summary": records(data.summary), "comparison": records(comparison_table(data)),
+        "winrates": records(data.winrates), "correlations": records(data.correlations),
+        "training": records(data.training), "provenance": data.provenance,
+    }, indent=2, default=str, allow_nan=False)
+
+
+def render_junit(data: ReportData) -> str:
+    suite = ET.Element("testsuite", name=f"rlhf-eval gates: {data.run}",
+                       tests=str(len(data.gates)),
+                       failures=str(sum(not g.passed for g in data.gates)), errors="0")
+    for g in data.gates:
+        case = ET.SubElement(suite, "testcase", classname=f"rlhf_eval.gates.{data.run}",
+                             name=f"{g.gate.spec} @ {g.checkpoint}")
+        if not g.passed:
+            fail = ET.SubElement(case, "failure", message=f"{g.gate.metric} regressed",
+                                 type="GateFailure")
+            fail.text = g.message
+        else:
+            ET.SubElement(case, "system-out").text = g.message
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+RENDERERS = {"md": (render_markdown, "report.md"), "html": (render_html, "report.html"),
+             "json": (render_json, "report.json"), "junit": (render_junit, "junit.xml")}
+
+
+def write_report(data: ReportData, out_dir: str | Path, formats=("md", "html", "json", "junit")
+                 ) -> dict[str, Path]:
+    """Render each format and write it atomically; returns format -> path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for fmt in formats:
+        render, name = RENDERERS[fmt]
+        text = render(data)
+        with atomic_write(out_dir / name) as fh:
+            fh.write(text)
+        written[fmt] = out_dir / name
+    return written
+
+
+# ------------------------------------------------------------------------------ collection
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".csv":
+        return pd.read_csv(path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(doc, dict):  # {"rows": [...]} or {"correlations": [...]}
+        doc = doc.get("rows") or doc.get("correlations") or doc.get("table") or []
+    return pd.DataFrame(doc)
+
+
+def find_correlations(run_dir: Path | None, explicit: str | None) -> pd.DataFrame | None:
+    """The correlation table to show: an explicit file, else RUN/correlation/ if present."""
+    candidates = [Path(explicit)] if explicit else []
+    if run_dir is not None and not explicit:
+        folder = run_dir / "correlation"
+        candidates += sorted(folder.glob("*.parquet")) + sorted(folder.glob("*.json"))
+    needed = {"metric", "aspect", "level", "method", "value"}
+    for path in candidates:
+        if not path.is_file():
+            from .errors import DataError
+
+            raise DataError("correlation table not found", path=str(path))
+        table = _read_table(path)
+        if needed <= set(table.columns):
+            return table
+        if explicit:
+            from .errors import DataError
+
+            raise DataError(f"expected columns {sorted(needed)}, found {list(table.columns)}",
+                            path=str(path))
+    return None
+
+
+def read_training_log(run_dir: Path | None) -> pd.DataFrame | None:
+    if run_dir is None or not (run_dir / "metrics.jsonl").is_file():
+        return None
+    rows = [json.loads(line) for line in
+            (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return pd.DataFrame(rows) if rows else None
+
+
+def higher_is_better_map(metrics) -> dict[str, bool]:
+    return {m: m not in LOWER_IS_BETTER for m in metrics}
+
+
+def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = None,
+                      run_name: str | None = None, baseline: str | None = None,
+                      checkpoint: str | None = None, gate_specs=(), gate_file=None,
+                      significance: bool = True, confidence: float = 0.95,
+                      correlations: str | None = None, seed: int = 0) -> ReportData:
+    """Collect everything a report shows from the results store and the run folder."""
+    from .errors import ConfigError, DataError
+    from .gates import evaluate_gates, load_gates, parse_gate
+    from .store import ResultsStore
+
+    store_path = store_path or (run_dir / "results.sqlite")
+    if not Path(store_path).is_file():
+        raise DataError("no results store here; run `rlhf-eval eval --run RUN` first",
+                        path=str(store_path))
+    gates = [parse_gate(s, significance=significance) for s in gate_specs]
+    options: dict[str, Any] = {}
+    if gate_file:
+        file_gates, options = load_gates(gate_file)
+        gates += file_gates
+    confidence = float(options.get("confidence", confidence))
+
+    store = ResultsStore(store_path, readonly=True)
+    runs = store.runs()
+    if runs.empty:
+        raise DataError("the results store holds no run", path=str(store_path))
+    run = run_name or runs["run"].iloc[0]
+    if run not in set(runs["run"]):
+        raise ConfigError(f"run {run!r} not in the store; it has {sorted(runs['run'])}")
+    cks = store.checkpoints(run=run).sort_values("step")
+    base_rows = cks[cks["is_baseline"] == 1]
+    baseline = baseline or options.get("baseline") or (
+        base_rows["checkpoint"].iloc[0] if len(base_rows) else cks["checkpoint"].iloc[0])
+    trained = cks[(cks["is_baseline"] != 1) & (cks["checkpoint"] != "references")]
+    wanted = checkpoint or options.get("checkpoint", "last")
+    if wanted == "last":
+        if trained.empty:
+            raise DataError("the run has no evaluated checkpoint besides the baseline",
+                            path=str(store_path))
+        wanted = trained["checkpoint"].iloc[-1]
+    for name, what in ((baseline, "baseline"), (wanted, "checkpoint")):
+        if name not in set(cks["checkpoint"]):
+            raise ConfigError(f"{what} {name!r} not in run {run!r}; it has "
+                              f"{list(cks['checkpoint'])}")
+
+    scores = store.scores_frame(run=run)
+    summary = store.checkpoint_summary(run=run, confidence=confidence, seed=seed)
+    results = evaluate_gates(gates, scores, checkpoint=wanted, baseline=baseline,
+                             higher_is_better=higher_is_better_map(scores["metric"].unique()),
+                             confidence=confidence, seed=seed) if gates else []
+    return ReportData(
+        run=run, baseline=baseline, checkpoint=wanted, summary=summary,
+        winrates=store.winrates(run=run), correlations=find_correlations(run_dir, correlations),
+        training=read_training_log(run_dir), gates=results,
+        provenance=provenance(run_dir, scores))
