@@ -1,0 +1,1 @@
+"""Evaluation layer: metrics, suites, win-rates, correlation with human judgment."""
