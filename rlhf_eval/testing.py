@@ -1,0 +1,161 @@
+"""Test helpers other areas reuse: a realistic results store written without running models.
+
+``fixture_store(path)`` writes a schema-true store (the same write API the suite uses):
+2 PPO runs, each with the baseline (SFT, step 0) + 3 checkpoints + the ``references``
+pseudo-checkpoint, 20 samples, every metric the suite writes, win-rates with bootstrap
+intervals against every baseline, Bradley-Terry strengths, human judgments and a few pairwise
+labels. The numbers are synthetic but shaped like a real PPO run: the reward rises with the
+step, KL to the reference grows, completions get longer, and the gold reward rises then falls
+(over-optimisation, Gao et al. 2022), so dashboards and reports have something to show.
+Deterministic from ``seed``; a few scores are NULL (gold is missing on non-lab prompts, BLEU
+on an empty completion) because real stores have those.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .store import BASELINE, REFERENCES, ResultsStore, gen_id_for, sample_id_for
+
+#: score name -> higher is better; the names the suite writes (see docs/store.md)
+FIXTURE_METRICS: dict[str, bool] = {
+    "rouge1": True, "rouge2": True, "rougeL": True, "rougeLsum": True,
+    "bleu": True, "chrf": True,
+    "bertscore_p": True, "bertscore_r": True, "bertscore_f": True,
+    "reward": True, "kl": False, "gold": True, "gold_coverage": True,
+    "gold_invented": False, "gold_brevity": True,
+    "length_tokens": False, "length_words": False, "distinct_1": True, "distinct_2": True,
+    "repetition": False,
+}
+REFERENCE_FREE = {"reward", "gold", "gold_coverage", "gold_invented", "gold_brevity",
+                  "length_tokens", "length_words", "distinct_1", "distinct_2", "repetition"}
+_WORDS = ("the report says revenue grew while costs fell and the team hired two new engineers "
+          "in march the plant in lyon opened late because of a strike").split()
+
+
+def _text(rng: np.random.Generator, n_words: int) -> str:
+    return " ".join(rng.choice(_WORDS, size=max(n_words, 1)))
+
+
+def _scores(rng, step_frac: float, lab: bool, completion: str) -> dict[str, float]:
+    """Synthetic scores of one completion at training progress ``step_frac`` in [0, 1]."""
+    n_words = len(completion.split())
+    overlap = float(np.clip(0.35 - 0.1 * step_frac + rng.normal(0, 0.08), 0, 1))
+    kl = 0.0 if step_frac == 0 else float(max(0.0, 8 * step_frac ** 1.5 + rng.normal(0, 0.5)))
+    d = np.sqrt(kl)
+    gold = float(0.3 + 0.5 * d - 0.15 * d * d + rng.normal(0, 0.05)) if lab else np.nan
+    words = completion.split()
+    bigrams = list(zip(words, words[1:]))
+    out = {
+        "rouge1": overlap + 0.1, "rouge2": overlap * 0.5, "rougeL": overlap,
+        "rougeLsum": overlap + 0.02,
+        "bleu": 100 * overlap * 0.4 if n_words else np.nan, "chrf": 100 * (overlap + 0.1),
+        "bertscore_p": 0.6 + overlap / 2, "bertscore_r": 0.55 + overlap / 2,
+        "bertscore_f": 0.57 + overlap / 2,
+        "reward": float(-0.5 + 1.5 * step_frac + rng.normal(0, 0.8)),
+        "kl": kl, "gold": gold,
+        "gold_coverage": gold + 0.2 if lab else np.nan,
+        "gold_invented": float(abs(rng.normal(0, 0.5))) if lab else np.nan,
+        "gold_brevity": float(max(0.0, 1 - n_words / 60)) if lab else np.nan,
+        "length_tokens": float(round(n_words * 1.3)), "length_words": float(n_words),
+        "distinct_1": len(set(words)) / max(len(words), 1),
+        "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
+        "repetition": 1 - len(set(bigrams)) / max(len(bigrams), 1),
+    }
+    return out
+
+
+def _signature(metric: str) -> str:
+    return f"{metric}|synthetic:fixture_store|version:1"
+
+
+def fixture_store(path: str | Path, *, runs: tuple[str, ...] = ("ppo-a", "ppo-b"),
+                  steps: tuple[int, ...] = (100, 200, 300), n_samples: int = 20,
+                  seed: int = 0, n_pairwise_labels: int = 6) -> Path:
+    """Write a synthetic but schema-true results store at ``path`` (a file, or a folder that
+    gets ``results.sqlite``) and return the file path. Fast (no models): < 1 s."""
+    from .evaluation.winrate import (baseline_pairs, human_winrate_rows, strengths_for_judge,
+                                     winrate_rows)
+
+    path = Path(path)
+    if path.suffix != ".sqlite":
+        path = path / "results.sqlite"
+    rng = np.random.default_rng(seed)
+    gen_signature = "greedy|max_new_tokens:48|seed:0|synthetic"
+    samples = []
+    for i in range(n_samples):
+        prompt = f"Summarize document {i}: " + _text(rng, 25)
+        refs = [_text(rng, 12)] + ([_text(rng, 10)] if i % 3 == 0 else [])
+        meta = {"lab": i % 5 != 4, "index": i}
+        samples.append((sample_id_for(prompt, refs), prompt, refs, meta))
+    with ResultsStore(path) as store:
+        store.add_samples(samples)
+        for r_i, run in enumerate(runs):
+            store.add_run(run, path=f"runs/{run}", config={"synthetic": True, "seed": seed},
+                          gen_signature=gen_signature)
+            cks = [(BASELINE, 0)] + [(f"checkpoint-{s}", s) for s in steps]
+            for ck, step in cks:
+                store.add_checkpoint(run, ck, step=step, path=f"runs/{run}/{ck}",
+                                     is_baseline=ck == BASELINE,
+                                     model_hash=f"synthetic-{run}-{ck}")
+            store.add_checkpoint(run, REFERENCES, step=-1, path=None, is_baseline=False,
+                                 model_hash="references")
+            score_rows = []
+            for ck, step in cks + [(REFERENCES, -1)]:
+                frac = 0.0 if step <= 0 else (step / max(steps)) * (1.0 + 0.3 * r_i)
+                gens = []
+                for sid, prompt, refs, meta in samples:
+                    if ck == REFERENCES:
+                        completion = refs[0]
+                    else:
+                        # one empty completion: a real (bad) model output the metrics must score
+                        n = 0 if (ck == f"checkpoint-{steps[-1]}" and sid == samples[-1][0]) \
+                            else int(8 + 30 * frac + rng.integers(0, 6))
+                        completion = _text(rng, n) if n else ""
+                    sig = "references" if ck == REFERENCES else gen_signature
+                    gid = gen_id_for(run, ck, f"synthetic-{run}-{ck}", sid, sig)
+                    gens.append({"gen_id": gid, "run": run, "checkpoint": ck, "sample_id": sid,
+                                 "completion": completion, "gen_signature": sig,
+                                 "n_tokens": None if ck == REFERENCES else
+                                 round(len(completion.split()) * 1.3)})
+                    for metric, value in _scores(rng, frac, meta["lab"], completion).items():
+                        if ck == REFERENCES and metric not in REFERENCE_FREE:
+                            continue
+                        if ck == REFERENCES and metric == "kl":
+                            continue
+                        score_rows.append((gid, metric, _signature(metric), value))
+                store.add_generations(gens)
+            store.add_scores(score_rows)
+            scores = store.scores_frame(run)
+            ck_steps = [(c, s) for c, s in cks]
+            judges = {m: FIXTURE_METRICS[m] for m in ("reward", "gold", "rougeL", "bleu",
+                                                      "chrf", "bertscore_f")}
+            rows = []
+            for baseline in ("sft", "references", "previous"):
+                rows += winrate_rows(scores, run=run, judges=judges,
+                                     pairs=baseline_pairs(ck_steps, baseline, BASELINE),
+                                     n_resamples=200, seed=seed)
+            store.replace_winrates(run, rows)
+            for judge in ("reward", "gold"):
+                store.replace_strengths(run, judge, strengths_for_judge(
+                    scores, judge, higher_is_better=True, anchor=BASELINE),
+                    anchor=BASELINE, signature=f"bradley-terry|judge:{judge}|l2:0.01")
+            gens = store.generations(run)
+            by = {(c, s): g for c, s, g in zip(gens["checkpoint"], gens["sample_id"],
+                                               gens["gen_id"])}
+            last = f"checkpoint-{steps[-1]}"
+            for k in range(n_pairwise_labels):
+                sid = samples[k][0]
+                winner = ("a", "b", "tie")[int(rng.integers(0, 3))]
+                store.add_pairwise_label(run=run, sample_id=sid, gen_a=by[(last, sid)],
+                                         gen_b=by[(BASELINE, sid)], winner=winner,
+                                         annotator=f"ann{k % 2}", shown_left="a")
+            store.replace_winrates(run, human_winrate_rows(
+                store.pairwise_labels(run), gens, run=run, pairs=[(last, BASELINE)],
+                n_resamples=200, seed=seed))
+            for k in range(4):
+                sid = samples[k][0]
+                store.add_human_judgment(by[(last, sid)], "overall",
+                                         float(rng.integers(1, 6)), annotator="ann0")
+    return path
