@@ -18,11 +18,15 @@ class Location:
     path: str | None = None
     line: int | None = None  # 1-based line for text formats, 1-based row/record otherwise
     field: str | None = None
+    # what `line` counts: "line" (JSONL/JSON/CSV: the line in the file, so an editor can jump
+    # there) or "row" (Parquet, Hugging Face datasets: 1-based row index); "item" for adapters
+    # whose input unit is a key (SummEval doc ids), where `line` stays None and `path` says it.
+    unit: str = "line"
 
     def __str__(self) -> str:
         where = self.path or "<data>"
         if self.line is not None:
-            where += f":{self.line}"
+            where += f":{self.line}" if self.unit == "line" else f": {self.unit} {self.line}"
         if self.field:
             where += f": field '{self.field}'"
         return where
@@ -32,16 +36,17 @@ class DataError(RlhfEvalError, ValueError):
     """A record or file that does not match the expected schema."""
 
     def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
-                 field: str | None = None):
-        self.location = Location(path, line, field)
+                 field: str | None = None, unit: str = "line"):
+        self.location = Location(path, line, field, unit)
         self.reason = message
         super().__init__(f"{self.location}: {message}")
 
-    def at(self, *, path: str | None = None, line: int | None = None) -> "DataError":
+    def at(self, *, path: str | None = None, line: int | None = None,
+           unit: str | None = None) -> "DataError":
         """The same error with the file/line filled in by the reader that knows them."""
         return DataError(self.reason, path=path or self.location.path,
                          line=line if line is not None else self.location.line,
-                         field=self.location.field)
+                         field=self.location.field, unit=unit or self.location.unit)
 
 
 class ConfigError(RlhfEvalError, ValueError):
