@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
     "report": ("rlhf_eval.commands.report", "write reports and check regression gates (CI)"),
     "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
+    "correlate": ("rlhf_eval.commands.correlate", "correlate automatic metrics with human judgment"),
 }
 
 
