@@ -1,0 +1,193 @@
+"""Data for the Correlations page: metric x human-aspect correlations from three sources.
+
+1. A precomputed table written by ``rlhf-eval correlate --out DIR`` (tidy: metric, aspect,
+   level, method, value, ci_low, ci_high, n, ...), found in the run folder or given as a path.
+2. SummEval (Fabbri et al. 2021, bundled in ``data/summeval``), scored on demand with the fast
+   reference-based metrics (ROUGE, BLEU, chrF; BERTScore over all 1,600 summaries takes ~2 min
+   on a CPU, so it is opt-in), cached per metric signature by
+   :mod:`rlhf_eval.evaluation.correlation_inputs`.
+3. The store's own human judgments (``human_judgments``: gen_id, aspect, score) joined with
+   the automatic scores of the same generations: inputs = prompts, systems = checkpoints.
+
+Correlations themselves come from :mod:`rlhf_eval.evaluation.correlation` (three levels,
+Pearson/Spearman/Kendall, bootstrap intervals); this module only shapes tables for it.
+The pairwise table compares each metric's preference with the human labels of the Label page,
+next to the annotators' own agreement, the ceiling a metric cannot meaningfully exceed.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+FAST_METRICS = ("rouge", "bleu", "chrf")
+SUMMEVAL_ASPECTS = ("coherence", "consistency", "fluency", "relevance")
+TIDY_COLUMNS = ("metric", "aspect", "level", "method", "value", "ci_low", "ci_high", "n")
+TABLE_NAMES = ("correlations.parquet", "correlations.csv", "correlations.json")
+SCORED_NAMES = ("scores.parquet", "scored.parquet", "table.parquet", "scores.csv")
+
+
+# ------------------------------------------------------------------------- precomputed tables
+
+def find_precomputed(folders: Sequence[str | Path]) -> list[Path]:
+    """Correlation tables under ``folders`` (the folder itself and a ``correlations/`` child)."""
+    found = []
+    for folder in folders:
+        for base in (Path(folder), Path(folder) / "correlations"):
+            for name in TABLE_NAMES:
+                if (base / name).is_file():
+                    found.append(base / name)
+    return list(dict.fromkeys(found))
+
+
+def read_correlation_table(path: str | Path) -> pd.DataFrame:
+    """A tidy correlation table from Parquet, CSV or JSON (a list of rows, or an object with a
+    ``correlations``/``rows`` list); raises DataError naming the missing column."""
+    from ..errors import DataError
+
+    path = Path(path)
+    if path.suffix == ".parquet":
+        table = pd.read_parquet(path)
+    elif path.suffix == ".csv":
+        table = pd.read_csv(path)
+    else:
+        with path.open(encoding="utf-8") as fh:
+            data = json.load(fh)
+        if isinstance(data, dict):
+            data = data.get("correlations", data.get("rows", data))
+        if not isinstance(data, list):
+            raise DataError("expected a list of correlation rows", path=str(path))
+        table = pd.DataFrame(data)
+    for col in ("metric", "aspect", "level", "method", "value"):
+        if col not in table.columns:
+            raise DataError(f"column not found; the table has {', '.join(map(str, table.columns))}",
+                            path=str(path), field=col)
+    for col in ("ci_low", "ci_high", "n"):
+        if col not in table.columns:
+            table[col] = np.nan
+    return table
+
+
+# ------------------------------------------------------------------------------- SummEval
+
+def summeval_subset(n_docs: int | None = None) -> pd.DataFrame:
+    """The bundled SummEval table, restricted to the first ``n_docs`` documents (file order)."""
+    from ..evaluation.correlation_inputs import summeval_table
+
+    table = summeval_table()
+    if n_docs is not None:
+        keep = list(dict.fromkeys(table["doc_id"]))[:n_docs]
+        table = table[table["doc_id"].isin(keep)].reset_index(drop=True)
+    return table
+
+
+def score_summeval(n_docs: int | None, metrics: Sequence[str] = FAST_METRICS,
+                   cache_dir: str | Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """SummEval rows with one column per metric score; returns (table, score columns)."""
+    from ..evaluation.correlation_inputs import SUMMEVAL_SPEC, add_metric_scores
+
+    table = summeval_subset(n_docs)
+    scored, signatures = add_metric_scores(table, list(metrics), SUMMEVAL_SPEC,
+                                           cache_dir=cache_dir)
+    return scored, list(signatures)
+
+
+# --------------------------------------------------------------------------- the store's own
+
+def store_human_table(scores: pd.DataFrame, judgments: pd.DataFrame) -> tuple[pd.DataFrame,
+                                                                               list[str],
+                                                                               list[str]]:
+    """One row per judged generation: sample_id (input), system (run/checkpoint), the mean
+    human score per aspect (over annotators) and every automatic metric. Returns
+    (table, metric columns, aspect columns)."""
+    if judgments.empty or scores.empty:
+        return pd.DataFrame(), [], []
+    human = judgments.pivot_table(index="gen_id", columns="aspect", values="score",
+                                  aggfunc="mean")
+    auto = scores.pivot_table(index="gen_id", columns="metric", values="value", aggfunc="first")
+    ids = scores.drop_duplicates("gen_id").set_index("gen_id")[["sample_id", "run",
+                                                                "checkpoint"]]
+    aspects = [f"human:{a}" for a in human.columns]
+    human.columns = aspects
+    table = ids.join(human, how="inner").join(auto, how="left").reset_index()
+    table["system"] = table["run"] + "/" + table["checkpoint"]
+    return table, [str(m) for m in auto.columns], aspects
+
+
+# ------------------------------------------------------------------------------ correlating
+
+def correlation_matrix(table: pd.DataFrame, metrics: Sequence[str], aspects: Sequence[str], *,
+                       level: str, method: str, id_col: str = "doc_id",
+                       system_col: str = "system", n_resamples: int = 200,
+                       seed: int = 0) -> pd.DataFrame:
+    """Tidy correlations for every metric x aspect at one level and method. A cell whose
+    correlation is undefined (constant scores, too few systems) gets value NaN and the reason
+    in ``note`` rather than failing the whole matrix."""
+    from ..evaluation.correlation import CorrelationConfig, correlate_grid, grid_from_table
+    from ..evaluation.stats import StatsError
+
+    grid = grid_from_table(table, id_col=id_col, system_col=system_col,
+                           value_cols=list(metrics) + [a for a in aspects if a not in metrics])
+    config = CorrelationConfig(levels=(level,), methods=(method,), n_resamples=n_resamples,
+                               seed=seed)
+    rows = []
+    for aspect in aspects:
+        for metric in metrics:
+            try:
+                part = correlate_grid(grid, [metric], [aspect], config)
+                rows.append({**part.iloc[0].to_dict(), "note": ""})
+            except StatsError as exc:
+                rows.append({"metric": metric, "aspect": aspect, "level": level,
+                             "method": method, "value": math.nan, "ci_low": math.nan,
+                             "ci_high": math.nan, "n": 0, "note": str(exc)})
+    return pd.DataFrame(rows)
+
+
+def single_correlation(table: pd.DataFrame, metric: str, aspect: str, *, level: str,
+                       method: str, id_col: str = "doc_id", system_col: str = "system",
+                       n_resamples: int = 200) -> dict:
+    """One metric-aspect correlation with its interval, for the scatter's caption."""
+    return correlation_matrix(table, [metric], [aspect], level=level, method=method,
+                              id_col=id_col, system_col=system_col,
+                              n_resamples=n_resamples).iloc[0].to_dict()
+
+
+# ------------------------------------------------------------------- pairwise: metric vs human
+
+def pairwise_metric_agreement(labels: pd.DataFrame, scores: pd.DataFrame,
+                              higher_is_better: dict[str, bool] | None = None,
+                              n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """For each metric: on the human-labeled pairs with a non-tie verdict, how often the metric
+    prefers the same completion. Columns: metric, n, agree, accuracy, ci_low, ci_high.
+
+    Each (annotator, pair) label counts once; a metric tie (equal scores) counts as half.
+    """
+    from ..evaluation.stats import bootstrap_ci
+
+    cols = ["metric", "n", "agree", "accuracy", "ci_low", "ci_high"]
+    decided = labels[labels["winner"].isin(["a", "b"])] if not labels.empty else labels
+    if decided.empty or scores.empty:
+        return pd.DataFrame(columns=cols)
+    values = scores.pivot_table(index="gen_id", columns="metric", values="value",
+                                aggfunc="first")
+    higher_is_better = higher_is_better or {}
+    rows = []
+    for metric in values.columns:
+        va = values[metric].reindex(decided["gen_a"]).to_numpy(dtype=float)
+        vb = values[metric].reindex(decided["gen_b"]).to_numpy(dtype=float)
+        sign = 1.0 if higher_is_better.get(metric, True) else -1.0
+        diff = sign * (va - vb)
+        human_a = (decided["winner"] == "a").to_numpy()
+        ok = np.isfinite(diff)
+        if ok.sum() == 0:
+            continue
+        points = np.where(diff[ok] == 0, 0.5, ((diff[ok] > 0) == human_a[ok]).astype(float))
+        ci = bootstrap_ci(points, n_resamples=n_resamples, seed=seed)
+        rows.append({"metric": str(metric), "n": int(ok.sum()), "agree": float(points.sum()),
+                     "accuracy": ci.estimate, "ci_low": ci.low, "ci_high": ci.high})
+    return pd.DataFrame(rows, columns=cols).sort_values("accuracy", ascending=False,
+                                                        kind="stable").reset_index(drop=True)

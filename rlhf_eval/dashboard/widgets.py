@@ -1,0 +1,59 @@
+"""Small Streamlit building blocks shared by the pages: the store in use, "how to produce
+this data" notices, and literal text display.
+
+Text written by a model is untrusted: it is shown with ``st.code`` (a preformatted block; no
+Markdown, no HTML), never with ``st.markdown`` or ``unsafe_allow_html``, so a completion that
+contains ``<script>`` or ``**bold**`` appears exactly as the model wrote it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from . import source
+
+STORE_KEY = "store_path"
+PRODUCE_STORE = ("Produce one with `rlhf-eval eval --run runs/NAME` after training (or "
+                 "`rlhf-eval demo` for a complete example), then start the dashboard with "
+                 "`rlhf-eval dashboard --run runs/NAME`.")
+
+
+def store_path() -> Path:
+    """The store chosen for this session (set by ``app.py`` from ``--store`` / the env var)."""
+    if STORE_KEY not in st.session_state:
+        import sys
+
+        st.session_state[STORE_KEY] = str(source.configured_store(sys.argv[1:]))
+    return Path(st.session_state[STORE_KEY])
+
+
+def require_results() -> Path:
+    """The store path if it has generations to show; else explain how to get some and stop."""
+    path = store_path()
+    state = source.store_state(path)
+    if not state.exists:
+        st.info(f"No results store at `{path}`. {PRODUCE_STORE}")
+        st.stop()
+    if state.error:
+        st.error(f"`{path}` cannot be read as a results store: {state.error}")
+        st.stop()
+    if not state.has_results:
+        st.info(f"The results store `{path}` has no evaluated generations yet "
+                f"({state.n_runs} run(s)). {PRODUCE_STORE}")
+        st.stop()
+    return path
+
+
+def literal(text: str | None, *, label: str | None = None) -> None:
+    """Show untrusted text exactly as written (no Markdown, no HTML)."""
+    if label:
+        st.caption(label)
+    st.code(text if text else "(empty)", language=None, wrap_lines=True)
+
+
+def pick(label: str, options: list, *, default=None, key: str | None = None, sidebar=False):
+    """A selectbox that starts on ``default`` when it is one of the options."""
+    where = st.sidebar if sidebar else st
+    index = options.index(default) if default in options else 0
+    return where.selectbox(label, options, index=index, key=key)
