@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agreement": ("rlhf_eval.commands.agreement", "inter-annotator agreement of judgments"),
     "lab": ("rlhf_eval.commands.lab", "generate the synthetic RLHF lab task"),
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
+    "eval": ("rlhf_eval.commands.eval", "evaluate every checkpoint of a run into the store"),
     "report": ("rlhf_eval.commands.report", "write reports and check regression gates (CI)"),
     "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
     "correlate": ("rlhf_eval.commands.correlate", "correlate automatic metrics with human judgment"),
