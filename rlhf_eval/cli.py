@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
     "eval": ("rlhf_eval.commands.eval", "evaluate every checkpoint of a run into the store"),
     "report": ("rlhf_eval.commands.report", "write reports and check regression gates (CI)"),
+    "dashboard": ("rlhf_eval.commands.dashboard", "open the dashboard: trends, correlations, "
+                  "samples, RM analysis, labeling"),
     "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
     "correlate": ("rlhf_eval.commands.correlate", "correlate automatic metrics with human judgment"),
 }
