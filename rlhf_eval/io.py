@@ -590,6 +590,13 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
+def _write_lines(handle, rows: Sequence[Mapping[str, Any]], chunk: int = 512) -> None:
+    # in chunks: a few MB at a time instead of one string as large as the file
+    for start in range(0, len(rows), chunk):
+        handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                             for r in rows[start:start + chunk]).encode("utf-8"))
+
+
 def write_records(path: str | os.PathLike, records: Iterable, format: str | None = None) -> int:
     """Write schema records (or plain dicts) atomically; returns the number written.
 
@@ -601,14 +608,13 @@ def write_records(path: str | os.PathLike, records: Iterable, format: str | None
         "hf" if target.endswith(os.sep) else detect_format(target))
     rows = [_as_dict(r) for r in records]
     if fmt in ("jsonl", "jsonl.gz"):
-        payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
         with atomic_write(target, "wb") as handle:
             if fmt == "jsonl.gz" or target.endswith(".gz"):
                 # mtime=0: the same records give the same bytes (reproducible artefacts)
                 with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as gz:
-                    gz.write(payload)
+                    _write_lines(gz, rows)
             else:
-                handle.write(payload)
+                _write_lines(handle, rows)
     elif fmt == "json":
         with atomic_write(target) as handle:
             json.dump(rows, handle, ensure_ascii=False, indent=1)
