@@ -18,18 +18,19 @@ import numpy as np
 
 from .store import BASELINE, REFERENCES, ResultsStore, gen_id_for, sample_id_for
 
-#: score name -> higher is better; the names the suite writes (see docs/store.md)
-FIXTURE_METRICS: dict[str, bool] = {
+#: score name -> higher is better (None: a diagnostic); the names the suite writes
+#: with its default metrics (see docs/store.md)
+FIXTURE_METRICS: dict[str, bool | None] = {
     "rouge1": True, "rouge2": True, "rougeL": True, "rougeLsum": True,
     "bleu": True, "chrf": True,
     "bertscore_p": True, "bertscore_r": True, "bertscore_f": True,
-    "reward": True, "kl": False, "gold": True, "gold_coverage": True,
-    "gold_invented": False, "gold_brevity": True,
-    "length_tokens": False, "length_words": False, "distinct_1": True, "distinct_2": True,
-    "repetition": False,
+    "reward": True, "kl": None, "gold": True, "gold_coverage": True,
+    "gold_invented": True, "gold_brevity": True,
+    "length": None, "length_chars": None, "distinct_1": True, "distinct_2": True,
+    "rep_2": False, "rep_4": False,
 }
 REFERENCE_FREE = {"reward", "gold", "gold_coverage", "gold_invented", "gold_brevity",
-                  "length_tokens", "length_words", "distinct_1", "distinct_2", "repetition"}
+                  "length", "length_chars", "distinct_1", "distinct_2", "rep_2", "rep_4"}
 _WORDS = ("the report says revenue grew while costs fell and the team hired two new engineers "
           "in march the plant in lyon opened late because of a strike").split()
 
@@ -44,9 +45,13 @@ def _scores(rng, step_frac: float, lab: bool, completion: str) -> dict[str, floa
     overlap = float(np.clip(0.35 - 0.1 * step_frac + rng.normal(0, 0.08), 0, 1))
     kl = 0.0 if step_frac == 0 else float(max(0.0, 8 * step_frac ** 1.5 + rng.normal(0, 0.5)))
     d = np.sqrt(kl)
-    gold = float(0.3 + 0.5 * d - 0.15 * d * d + rng.normal(0, 0.05)) if lab else np.nan
+    coverage = float(np.clip(0.3 + 0.5 * d - 0.1 * d * d + rng.normal(0, 0.05), 0, 1))
+    invented = -float(min(1.0, 0.5 * int(rng.poisson(0.2 + 0.1 * kl))))
+    brevity = -float(min(1.0, max(0.0, n_words - 20) / 20))
     words = completion.split()
     bigrams = list(zip(words, words[1:]))
+    grams4 = list(zip(words, words[1:], words[2:], words[3:]))
+    lab_or_nan = (lambda v: v) if lab else (lambda v: np.nan)
     out = {
         "rouge1": overlap + 0.1, "rouge2": overlap * 0.5, "rougeL": overlap,
         "rougeLsum": overlap + 0.02,
@@ -54,14 +59,15 @@ def _scores(rng, step_frac: float, lab: bool, completion: str) -> dict[str, floa
         "bertscore_p": 0.6 + overlap / 2, "bertscore_r": 0.55 + overlap / 2,
         "bertscore_f": 0.57 + overlap / 2,
         "reward": float(-0.5 + 1.5 * step_frac + rng.normal(0, 0.8)),
-        "kl": kl, "gold": gold,
-        "gold_coverage": gold + 0.2 if lab else np.nan,
-        "gold_invented": float(abs(rng.normal(0, 0.5))) if lab else np.nan,
-        "gold_brevity": float(max(0.0, 1 - n_words / 60)) if lab else np.nan,
-        "length_tokens": float(round(n_words * 1.3)), "length_words": float(n_words),
-        "distinct_1": len(set(words)) / max(len(words), 1),
-        "distinct_2": len(set(bigrams)) / max(len(bigrams), 1),
-        "repetition": 1 - len(set(bigrams)) / max(len(bigrams), 1),
+        "kl": kl, "gold": lab_or_nan(coverage + invented + brevity),
+        "gold_coverage": lab_or_nan(coverage), "gold_invented": lab_or_nan(invented),
+        "gold_brevity": lab_or_nan(brevity),
+        "length": float(n_words), "length_chars": float(len(completion)),
+        # distinct-n / seq-rep-n are undefined (NaN) without an n-gram, as in the metric
+        "distinct_1": len(set(words)) / len(words) if words else np.nan,
+        "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else np.nan,
+        "rep_2": 1 - len(set(bigrams)) / len(bigrams) if bigrams else np.nan,
+        "rep_4": 1 - len(set(grams4)) / len(grams4) if grams4 else np.nan,
     }
     return out
 
