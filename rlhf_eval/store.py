@@ -170,29 +170,34 @@ class ResultsStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 30.0):
         self.path = Path(path)
         self.readonly = readonly
-        if readonly:
-            if not self.path.is_file():
-                raise StoreError(f"{self.path}: no results store here (run `rlhf-eval eval` "
-                                 "first)")
-            uri = f"file:{self.path.resolve()}?mode=ro"
-            self.conn = sqlite3.connect(uri, uri=True, timeout=timeout,
-                                        check_same_thread=False)
-        else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=timeout,
-                                        check_same_thread=False)
-            # WAL: readers never block the writer and see a consistent snapshot;
-            # synchronous=NORMAL in WAL mode is still crash-safe for the database file
-            # (a power loss may drop the last transactions, never corrupt).
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(_SCHEMA)
-            with self.transaction() as c:
-                c.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                          (str(SCHEMA_VERSION),))
+        try:
+            self.conn = self._connect(timeout)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a results store ({exc})") from exc
         self._check_schema()
 
     # ------------------------------------------------------------------ plumbing
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        if self.readonly:
+            if not self.path.is_file():
+                raise StoreError(f"{self.path}: no results store here (run `rlhf-eval eval` "
+                                 "first)")
+            # mode=ro: SQLite itself refuses writes (the dashboard can never change results)
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        # WAL: readers never block the writer and see a consistent snapshot; synchronous=NORMAL
+        # in WAL mode is still crash-safe for the file (a power loss may drop the last
+        # transactions, never corrupt it; a killed process loses nothing committed).
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                     (str(SCHEMA_VERSION),))
+        conn.commit()
+        return conn
 
     def _check_schema(self) -> None:
         try:
