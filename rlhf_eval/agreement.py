@@ -23,12 +23,15 @@ import itertools
 import statistics
 import warnings
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from .errors import DataError
 from .schema import Judgement, PairwiseChoice
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEVELS = ("nominal", "ordinal", "interval")
 CHOICE_CODES = {"a": 0, "tie": 1, "b": 2}

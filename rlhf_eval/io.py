@@ -432,7 +432,8 @@ class ReadResult:
         return len(self.records)
 
 
-def _sources(source, fmt: str | None, split: str | None, adapter) -> Iterator[tuple[str, Iterator[Row]]]:
+def _sources(source, fmt: str | None, split: str | None,
+             adapter) -> Iterator[tuple[str, Iterator[Row]]]:
     if _is_hf_dataset(source):
         yield from _hf_sources(source, split, f"<{type(source).__name__}>")
         return

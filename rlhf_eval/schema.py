@@ -79,6 +79,19 @@ def _text_list(d: Mapping[str, Any], name: str, *, min_len: int = 0) -> list[str
     return list(value)
 
 
+def _ident(d: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    """An id: a string, or an int (stored as its string); bools and other types are refused."""
+    value = _required(d, name) if required else d.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"expected a string id, found {type(value).__name__} {value!r:.60}",
+                        field=name)
+    if isinstance(value, str) and not value.strip():
+        raise DataError("expected a non-empty id, found an empty string", field=name)
+    return str(value)
+
+
 def _meta(d: Mapping[str, Any]) -> dict[str, Any]:
     value = d.get("meta")
     if value is None:
@@ -194,12 +207,9 @@ class Sample(_Record):
         d.pop("input", None)
         # An empty completion is a legitimate (bad) model output: metrics must score it, not crash.
         completion = _text(d, "completion", allow_empty=True)
-        sample_id = d.get("id")
-        if sample_id is not None and not isinstance(sample_id, (str, int)):
-            raise DataError(f"expected a string id, found {type(sample_id).__name__}", field="id")
         return cls(_text(d, "prompt", allow_empty=True), completion,
                    _text_list(d, "references"), _opt_text(d, "system"),
-                   None if sample_id is None else str(sample_id), _meta(d))
+                   _ident(d, "id", required=False), _meta(d))
 
 
 @dataclass(frozen=True)
@@ -219,11 +229,7 @@ class Judgement(_Record):
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> "Judgement":
         if strict:
             _check_known(d, cls.FIELDS, "judgement")
-        sample_id = _required(d, "sample_id")
-        if not isinstance(sample_id, (str, int)) or isinstance(sample_id, bool):
-            raise DataError(f"expected a string id, found {type(sample_id).__name__}",
-                            field="sample_id")
-        return cls(str(sample_id), _text(d, "aspect"), _number(d, "score"),
+        return cls(_ident(d, "sample_id"), _text(d, "aspect"), _number(d, "score"),
                    _opt_text(d, "annotator"), _meta(d))
 
 
@@ -248,13 +254,14 @@ class PairwiseChoice(_Record):
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> "PairwiseChoice":
         if strict:
             _check_known(d, cls.FIELDS, "pairwise choice")
-        a, b = str(_required(d, "sample_a")), str(_required(d, "sample_b"))
+        a, b = _ident(d, "sample_a"), _ident(d, "sample_b")
         if a == b:
             raise DataError("a sample cannot be compared with itself", field="sample_b")
         winner = _text(d, "winner")
         if winner not in WINNERS:
             raise DataError(f"expected one of {WINNERS}, found {winner!r}", field="winner")
-        return cls(a, b, winner, _opt_text(d, "annotator"), d.get("note") or None, _meta(d))
+        note = _text(d, "note", allow_empty=True) if d.get("note") is not None else None
+        return cls(a, b, winner, _opt_text(d, "annotator"), note or None, _meta(d))
 
 
 RECORD_TYPES: dict[str, type[_Record]] = {

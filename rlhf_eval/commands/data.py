@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("input")
     p.add_argument("output")
     _input_args(p)
-    p.add_argument("--out-format", choices=FORMAT_CHOICES, help="output format (default: from name)")
+    p.add_argument("--out-format", choices=FORMAT_CHOICES,
+                   help="output format (default: from the name)")
     p.add_argument("--to-pairs", action="store_true",
                    help="expand rankings into K(K-1)/2 preference pairs")
     p = sub.add_parser("stats", help="counts and length statistics")

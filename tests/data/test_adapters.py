@@ -57,7 +57,8 @@ def test_hh_rlhf_counts_match_source_notes(hh, name):
     assert reasons["differ"] == [i + 1 for i, ok in enumerate(prefix) if not ok]
     assert len(reasons["differ"]) == total - sharing  # 9 helpful, 5 harmless
     # 2. exact duplicates -> "the same dialogue" (no preference to learn)
-    assert reasons["duplicate"] == [i + 1 for i, r in enumerate(raw) if r["chosen"] == r["rejected"]]
+    assert reasons["duplicate"] == [i + 1 for i, r in enumerate(raw)
+                                    if r["chosen"] == r["rejected"]]
     # 3. an empty final Assistant turn -> "is empty" (PreferencePair needs two completions)
     empty = [i + 1 for i, r in enumerate(raw) if prefix[i] and r["chosen"] != r["rejected"] and (
         not r["chosen"].rsplit("\n\nAssistant:", 1)[1].strip()
@@ -84,7 +85,8 @@ def test_hh_rlhf_split_is_lossless_and_keeps_multi_turn_prompts(hh):
 
 def test_hh_rlhf_errors_through_read_records_and_cli(tmp_path, cli):
     path = tmp_path / "hh.jsonl"
-    rows = [{"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go"},
+    rows = [{"chosen": "\n\nHuman: hi\n\nAssistant: hello",
+             "rejected": "\n\nHuman: hi\n\nAssistant: go"},
             {"chosen": "\n\nHuman: hi\n\nAssistant: a\n\nHuman: more", "rejected": "\n\nHuman: x"},
             {"chosen": "no markers", "rejected": "\n\nHuman: hi\n\nAssistant: b"}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -162,7 +164,8 @@ def test_trl_string_rows_scores_and_errors(tmp_path, cli):
     assert code == 2 and f"{path}:2: field 'rejected'" in err
     # conversations survive a CSV round trip as JSON cells
     csv_path = tmp_path / "trl.csv"
-    conv = {"prompt": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    conv = {"prompt": [{"role": "system", "content": "be brief"},
+                       {"role": "user", "content": "hi"}],
             "chosen": [{"role": "assistant", "content": "hello, you"}],
             "rejected": [{"role": "assistant", "content": "go away"}]}
     write_records(csv_path, [conv])
@@ -206,7 +209,8 @@ def test_summeval_records(summeval_raw):
     samples, judgements = summeval_records()
     assert len(samples) == 1600 and len(judgements) == 6400
     assert len({s.id for s in samples}) == 1600
-    assert len({s.meta["doc_id"] for s in samples}) == 100 and len({s.system for s in samples}) == 16
+    assert len({s.meta["doc_id"] for s in samples}) == 100
+    assert len({s.system for s in samples}) == 16
     assert all(len(s.references) == 11 for s in samples)
     assert {j.annotator for j in judgements} == {"expert_mean"}
     assert {j.aspect for j in judgements} == set(SUMMEVAL_ASPECTS)

@@ -241,15 +241,16 @@ def test_non_utf8_byte_reports_line_and_byte_offset(tmp_path, cli):
     assert f"byte offset {len(head) + 5}" in str(err.value)
     # and in a JSON list: the whole file is unreadable, so it is always an error
     json_path = tmp_path / "u.json"
-    json_path.write_bytes(b'[\n{"prompt": "p", "chosen": "a", "rejected": "b"},\n{"prompt": "\xff"}]')
+    json_path.write_bytes(b'[\n{"prompt": "p", "chosen": "a", "rejected": "b"},\n'
+                          b'{"prompt": "\xff"}]')
     with pytest.raises(DataError, match=rf"{json_path}:3: not valid UTF-8: byte 0xff"):
         read_records(json_path, "pair", on_error="skip")
 
 
 def test_json_list_lines_and_structure_errors(tmp_path):
     path = tmp_path / "l.json"
-    path.write_text("[\n" + json.dumps(GOOD) + ",\n" + json.dumps(GOOD) + ",\n  {\n  \"prompt\": \"p\", "
-                    "\"chosen\": \"\", \"rejected\": \"b\"}\n]\n")
+    path.write_text("[\n" + json.dumps(GOOD) + ",\n" + json.dumps(GOOD) + ",\n  {\n"
+                    '  "prompt": "p", "chosen": "", "rejected": "b"}\n]\n')
     with pytest.raises(DataError, match=rf"{path}:4: field 'chosen'"):
         read_records(path, "pair")
     (tmp_path / "o.json").write_text(json.dumps(GOOD))
