@@ -184,6 +184,16 @@ class Row:
     unit: str = "line"
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a record that says two things is an error
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DataError("the key appears twice in one JSON object", field=key)
+        out[key] = value
+    return out
+
+
 def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
     opener = gzip.open if gz else open
     where = " (in the uncompressed stream)" if gz else ""
@@ -195,7 +205,7 @@ def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
                 if not raw.strip():
                     continue  # a blank line holds no record (e.g. a trailing newline)
                 if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]  # a UTF-8 byte-order mark some editors write
+                    raw, start = raw[3:], 3  # a UTF-8 byte-order mark some editors write
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -204,9 +214,12 @@ def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
                         f"{start + exc.start} of the file{where} (column {exc.start + 1})"))
                     continue
                 try:
-                    obj = json.loads(text)
+                    obj = json.loads(text, object_pairs_hook=_unique_keys)
                 except json.JSONDecodeError as exc:
                     yield Row(lineno, DataError(f"malformed JSON: {exc.msg} at column {exc.colno}"))
+                    continue
+                except DataError as exc:
+                    yield Row(lineno, exc)
                     continue
                 if not isinstance(obj, dict):
                     yield Row(lineno, DataError(
@@ -232,7 +245,7 @@ _WS = re.compile(r"\s*")
 def _json_list_rows(path: str) -> Iterator[Row]:
     """Elements of a JSON list, each with the line it starts on (raw_decode keeps offsets)."""
     text = _decode_utf8(Path(path).read_bytes(), path)
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
     pos = _WS.match(text, 0).end()
     if not text[pos:pos + 1] == "[":
         found = "an object" if text[pos:pos + 1] == "{" else "no list"
@@ -250,7 +263,9 @@ def _json_list_rows(path: str) -> Iterator[Row]:
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=path,
                             line=exc.lineno) from None
-        if isinstance(obj, dict):
+        except DataError as exc:  # a duplicate key: the record parses but is ambiguous
+            obj, end = exc, json.JSONDecoder().raw_decode(text, pos)[1]
+        if isinstance(obj, (dict, DataError)):
             yield Row(line, obj)
         else:
             yield Row(line, DataError(f"expected a JSON object, found {type(obj).__name__}"))

@@ -342,3 +342,24 @@ def test_cli_stats(tmp_path, cli, records_by_kind):
     write_records(tmp_path / "j.parquet", records_by_kind["judgement"])
     code, out, _ = cli("data", "stats", tmp_path / "j.parquet")
     assert code == 0 and "coherence: {'n': 1, 'mean': 4.0" in out
+
+
+def test_duplicate_keys_are_an_error_not_a_silent_overwrite(tmp_path):
+    line = '{"prompt": "p", "chosen": "a", "rejected": "b", "chosen": "c"}'
+    (tmp_path / "d.jsonl").write_text(json.dumps(GOOD) + "\n" + line + "\n")
+    with pytest.raises(DataError, match=r"d.jsonl:2: field 'chosen': the key appears twice"):
+        read_records(tmp_path / "d.jsonl", "pair")
+    (tmp_path / "d.json").write_text("[\n" + json.dumps(GOOD) + ",\n" + line + ",\n"
+                                     + json.dumps(GOOD) + "\n]")
+    result = read_records(tmp_path / "d.json", "pair", on_error="skip")
+    assert result.counts["ok"] == 2
+    assert [(loc.line, loc.field) for loc, _ in result.skipped] == [(3, "chosen")]
+
+
+def test_bom_does_not_shift_byte_offsets(tmp_path):
+    path = tmp_path / "b.jsonl"
+    bad = b'{"prompt": "\xff"}\n'
+    path.write_bytes(b"\xef\xbb\xbf" + bad)
+    offset = 3 + bad.index(b"\xff")
+    with pytest.raises(DataError, match=f"byte offset {offset} of the file"):
+        read_records(path, "pair")
