@@ -1,6 +1,7 @@
 """Validate, convert and inspect preference and judgment data.
 
   rlhf-eval data validate FILE [--kind pair] [--adapter hh-rlhf|trl|summeval] [--on-error skip]
+                               [--tokenizer NAME_OR_PATH (chat template for --adapter trl)]
   rlhf-eval data convert IN OUT [--kind ...] [--adapter ...] [--to-pairs]
   rlhf-eval data stats FILE [--kind ...] [--json]
 
@@ -33,6 +34,9 @@ def _input_args(p: argparse.ArgumentParser) -> None:
                    help="stop at the first bad record (default) or skip and list bad records")
     p.add_argument("--no-strict", dest="strict", action="store_false",
                    help="ignore unknown fields instead of reporting them")
+    p.add_argument("--tokenizer", metavar="NAME_OR_PATH",
+                   help="with --adapter trl: render conversations with this tokenizer's chat "
+                        "template (default: the Human/Assistant template)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,15 +60,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read(args, source: str):
     """The ReadResult for the common input options (shared with `rlhf-eval agreement`)."""
-    from ..adapters import get_adapter
+    from ..adapters import get_adapter, trl_adapter
+    from ..errors import DataError
     from ..io import guess_kind, read_records
 
+    adapter = args.adapter
+    if getattr(args, "tokenizer", None):
+        if adapter != "trl":
+            raise DataError("--tokenizer only applies to --adapter trl", field="tokenizer")
+        from ..models import load_tokenizer
+
+        adapter = trl_adapter(tokenizer=load_tokenizer(args.tokenizer))
     kind = args.kind
     if kind is None:
-        kind = get_adapter(args.adapter).kinds[0] if args.adapter else guess_kind(
+        kind = get_adapter(adapter).kinds[0] if adapter else guess_kind(
             source, format=args.format, split=args.split)
     return read_records(source, kind, on_error=args.on_error, format=args.format,
-                        strict=args.strict, adapter=args.adapter, split=args.split)
+                        strict=args.strict, adapter=adapter, split=args.split)
 
 
 def run(args) -> int:

@@ -176,7 +176,7 @@ def test_trl_string_rows_scores_and_errors(tmp_path, cli):
     assert code == 0 and read_records(tmp_path / "out.jsonl", "pair").records == [pair]
 
 
-def test_trl_with_a_tokenizer_chat_template():
+def test_trl_with_a_tokenizer_chat_template(tmp_path, cli):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
@@ -190,6 +190,15 @@ def test_trl_with_a_tokenizer_chat_template():
     (pair,) = trl_adapter(tokenizer=tok).convert(row, True)
     assert pair.prompt == "<|user|>2+2?<|end|><|assistant|>"
     assert (pair.chosen, pair.rejected) == ("4<|end|>", "5<|end|>")
+    # the same through the CLI with a saved tokenizer folder
+    tok.save_pretrained(tmp_path / "tok")
+    (tmp_path / "in.jsonl").write_text(json.dumps(row) + "\n")
+    code, _, err = cli("data", "convert", tmp_path / "in.jsonl", tmp_path / "out.jsonl",
+                       "--adapter", "trl", "--tokenizer", tmp_path / "tok")
+    assert code == 0, err
+    assert read_records(tmp_path / "out.jsonl", "pair").records == [pair]
+    code, _, err = cli("data", "validate", tmp_path / "in.jsonl", "--tokenizer", tmp_path / "tok")
+    assert code == 2 and "--tokenizer only applies to --adapter trl" in err
     # a template whose generation prompt is not a prefix of the conversation is refused
     tok.chat_template = ("{% for m in messages %}[{{ m['content'] }}]{% endfor %}"
                          "{% if add_generation_prompt %}>>{% endif %}")

@@ -363,3 +363,16 @@ def test_bom_does_not_shift_byte_offsets(tmp_path):
     offset = 3 + bad.index(b"\xff")
     with pytest.raises(DataError, match=f"byte offset {offset} of the file"):
         read_records(path, "pair")
+
+
+def test_real_command_line_process(tmp_path):
+    """The installed entry point, in its own process: exit 2 and file:line:field on stderr."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bad.jsonl"
+    _write_jsonl(path, [GOOD, {**GOOD, "rejected": ""}])
+    proc = subprocess.run([sys.executable, "-m", "rlhf_eval.cli", "data", "validate", str(path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"rlhf-eval data: error: {path}:2: field 'rejected'" in proc.stderr
