@@ -195,9 +195,12 @@ def _render(prompt_msgs, completion_msgs, tokenizer, field: str) -> tuple[str, s
         prompt = render_hh(prompt_msgs, add_generation_prompt=True)
         full = render_hh(prompt_msgs + completion_msgs)
     else:
-        prompt = tokenizer.apply_chat_template(prompt_msgs, tokenize=False,
-                                               add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(prompt_msgs + completion_msgs, tokenize=False)
+        try:
+            prompt = tokenizer.apply_chat_template(prompt_msgs, tokenize=False,
+                                                   add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(prompt_msgs + completion_msgs, tokenize=False)
+        except Exception as exc:  # jinja2 TemplateError, or a tokenizer without a template
+            raise DataError(f"the tokenizer's chat template failed: {exc}", field=field) from None
     if not full.startswith(prompt):
         raise DataError("the rendered prompt is not a prefix of the rendered conversation "
                         "(the chat template renders the generation prompt differently)",

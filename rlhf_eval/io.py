@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zlib
 from contextlib import contextmanager, suppress
@@ -88,7 +89,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     binary = "b" in mode
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        # a rewritten file keeps its permissions; a new one gets what open() would give it
+        os.fchmod(fd, stat.S_IMODE(os.stat(target).st_mode) if target.exists()
+                  else 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else encoding,
                        newline=newline) as handle:
             yield handle

@@ -204,6 +204,9 @@ def test_trl_with_a_tokenizer_chat_template(tmp_path, cli):
                          "{% if add_generation_prompt %}>>{% endif %}")
     with pytest.raises(DataError, match="not a prefix"):
         trl_adapter(tokenizer=tok).convert(row, True)
+    tok.chat_template = "{{ raise_exception('no system role') }}"
+    with pytest.raises(DataError, match="chat template failed: no system role"):
+        trl_adapter(tokenizer=tok).convert(row, True)
 
 
 # ------------------------------------------------------------------------------ SummEval

@@ -76,6 +76,9 @@ def test_atomic_write_helpers_and_permissions(tmp_path):
     atomic_write_text(tmp_path / "atomic.txt", "x")
     # same permissions as a file opened the ordinary way (mkstemp alone would give 0600)
     assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode
+    os.chmod(tmp_path / "atomic.txt", 0o600)
+    atomic_write_text(tmp_path / "atomic.txt", "y")  # a rewrite keeps the file's permissions
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == 0o600
     with pytest.raises(ValueError, match="NaN|Out of range"):
         atomic_write_json(tmp_path / "nan.json", {"x": float("nan")})
     assert not (tmp_path / "nan.json").exists()
