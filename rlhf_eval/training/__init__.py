@@ -1,0 +1,1 @@
+"""Training core: SFT, reward model and PPO trainers."""
