@@ -13,8 +13,9 @@ Formats (picked from the file name unless ``format=`` is given):
 =============  ==========================================================================
 
 Every problem in a record is a :class:`~rlhf_eval.errors.DataError` naming the file, the
-1-based line (text formats: the line in the file, so an editor can jump there; Parquet and
-datasets: the 1-based row) and the field. ``on_error="skip"`` keeps going and lists every
+1-based line (text formats: the line in the file where the record starts, so an editor can jump
+there; for CSV that is also the spreadsheet row, the header being row 1; Parquet and datasets:
+the 1-based row) and the field; a non-UTF-8 byte is reported with its byte offset. ``on_error="skip"`` keeps going and lists every
 skipped record with its reason in :class:`ReadResult` - nothing is dropped silently. Problems
 with the file as a whole (missing, not gzip, a JSON list that does not parse) always raise,
 because no record after them can be located reliably.
