@@ -107,16 +107,24 @@ def correlation_heatmap(table: pd.DataFrame) -> alt.Chart:
 
 
 def scatter(frame: pd.DataFrame, x: str, y: str, *, color: str | None = None) -> alt.Chart:
-    enc = {"x": alt.X(f"{x}:Q", scale=alt.Scale(zero=False)),
-           "y": alt.Y(f"{y}:Q", scale=alt.Scale(zero=False)),
-           "tooltip": [c for c in frame.columns if c in (x, y, color, "doc_id", "system",
-                                                          "sample_id", "checkpoint")]}
+    """Points of ``y`` against ``x`` with a least-squares line. Fields are passed by name, not
+    shorthand, so column names with ``:`` or ``.`` work."""
+    data = frame.dropna(subset=[x, y])
+    tips = [alt.Tooltip(field=c, type="nominal") for c in ("doc_id", "system", "sample_id",
+                                                           "checkpoint") if c in data.columns]
+    tips += [alt.Tooltip(field=x, type="quantitative", format=".3f"),
+             alt.Tooltip(field=y, type="quantitative", format=".3f")]
+    enc = {"x": alt.X(field=x, type="quantitative", title=x, scale=alt.Scale(zero=False)),
+           "y": alt.Y(field=y, type="quantitative", title=y, scale=alt.Scale(zero=False)),
+           "tooltip": tips}
     if color:
-        enc["color"] = alt.Color(f"{color}:N")
-    chart = alt.Chart(frame.dropna(subset=[x, y])).mark_circle(opacity=0.5, size=30).encode(**enc)
-    trend = alt.Chart(frame.dropna(subset=[x, y])).transform_regression(x, y).mark_line(
-        color="black").encode(x=f"{x}:Q", y=f"{y}:Q")
-    return (chart + trend).properties(width=WIDTH, height=320)
+        enc["color"] = alt.Color(field=color, type="nominal")
+    # Vega field names: escape the characters it would read as nesting
+    safe = data.rename(columns={x: "_x", y: "_y"})[["_x", "_y"]]
+    trend = alt.Chart(safe).transform_regression("_x", "_y").mark_line(color="black").encode(
+        x=alt.X("_x:Q", title=x), y=alt.Y("_y:Q", title=y))
+    points = alt.Chart(data).mark_circle(opacity=0.5, size=30).encode(**enc)
+    return (points + trend).properties(width=WIDTH, height=320)
 
 
 def interval_bars(frame: pd.DataFrame, *, category: str, value: str, low: str, high: str,

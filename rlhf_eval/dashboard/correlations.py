@@ -111,7 +111,7 @@ def store_human_table(scores: pd.DataFrame, judgments: pd.DataFrame) -> tuple[pd
     auto = scores.pivot_table(index="gen_id", columns="metric", values="value", aggfunc="first")
     ids = scores.drop_duplicates("gen_id").set_index("gen_id")[["sample_id", "run",
                                                                 "checkpoint"]]
-    aspects = [f"human:{a}" for a in human.columns]
+    aspects = [f"human_{a}" for a in human.columns]
     human.columns = aspects
     table = ids.join(human, how="inner").join(auto, how="left").reset_index()
     table["system"] = table["run"] + "/" + table["checkpoint"]

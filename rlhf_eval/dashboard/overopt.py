@@ -13,6 +13,7 @@ and report the KL budget after which more optimization hurts.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,10 @@ class OveroptFit:
         """sqrt(KL) at which the fitted gold reward peaks (inf if it never turns down)."""
         if self.b <= 0:
             return math.inf
-        return math.exp(self.a / self.b - 1.0)
+        try:
+            return math.exp(self.a / self.b - 1.0)
+        except OverflowError:  # b ~ 0: the curve is linear in d over any reachable KL
+            return math.inf
 
     @property
     def kl_peak(self) -> float:
@@ -51,7 +55,7 @@ class OveroptFit:
     @property
     def gold_peak(self) -> float:
         """Peak gold reward in the caller's units (offset added back)."""
-        if self.b <= 0:
+        if not math.isfinite(self.d_peak):
             return math.inf
         return self.b * self.d_peak + self.offset
 
@@ -79,13 +83,16 @@ def fit_overoptimization(kl, gold, *, gold_at_init: float = 0.0) -> OveroptFit:
     if int((d > 0).sum()) < 3:
         raise DataError(f"expected at least 3 points with KL > 0 to fit the over-optimization "
                         f"curve, found {int((d > 0).sum())}", field="kl")
-    from scipy.optimize import curve_fit  # scipy import is slow; only when fitting
+    from scipy.optimize import OptimizeWarning, curve_fit  # slow import: only when fitting
 
     # start from the least-squares solution of the linear model y/d = a - b log d
     pos = d > 0
     design = np.column_stack([np.ones(pos.sum()), -np.log(d[pos])])
     p0, *_ = np.linalg.lstsq(design, y[pos] / d[pos], rcond=None)
-    params, cov = curve_fit(gold_curve, d, y, p0=p0, maxfev=10_000)
+    with warnings.catch_warnings():
+        # an exact fit (synthetic data) has no covariance estimate: stderr NaN, not a warning
+        warnings.simplefilter("ignore", OptimizeWarning)
+        params, cov = curve_fit(gold_curve, d, y, p0=p0, maxfev=10_000)
     stderr = np.sqrt(np.clip(np.diag(cov), 0.0, None)) if np.all(np.isfinite(cov)) \
         else np.array([math.nan, math.nan])
     resid = y - gold_curve(d, *params)

@@ -134,7 +134,6 @@ def app_test(store: Path, page: str | None = None, timeout: float = 30):
 
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     at.session_state["store_path"] = str(store)
-    at.run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    return at
+    if page:  # before the first run pages are found by file name: no detour via Runs
+        at.switch_page(f"pages/{page}.py")
+    return at.run()
