@@ -7,7 +7,7 @@
     rouge.signature()                                           # "rouge|rouge-score=0.1.2|..."
 
 Built-ins: rouge, bleu, chrf, bertscore, length, distinct, repetition. Other modules add their
-own with ``register_metric`` (the evaluation suite adds reward, kl and gold). Importing this
+own with ``register_metric`` (``evaluation.model_metrics`` adds reward, kl and gold). Importing this
 package is cheap: each built-in's module (and torch, sacrebleu, nltk) loads on first use.
 """
 from .base import Batch, Metric, Scores

@@ -2,8 +2,8 @@
 
 Built-in metrics are registered as ``"module:attribute"`` strings and imported only when asked
 for, so importing this package stays cheap (no torch, sacrebleu or nltk at import time).
-Other modules register theirs with :func:`register_metric` when they are imported (the evaluation
-suite registers ``reward``, ``kl`` and ``gold`` that way).
+Other modules register theirs with :func:`register_metric` when they are imported
+(``rlhf_eval.evaluation.model_metrics`` registers ``reward``, ``kl`` and ``gold`` that way).
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ _REGISTRY: dict[str, Factory] = {}
 # Names whose metric lives in another module of this package; asking for one before it is
 # registered imports that module once (its import registers the name).
 _PROVIDERS: dict[str, str] = {
-    "reward": "rlhf_eval.evaluation.suite",
-    "kl": "rlhf_eval.evaluation.suite",
-    "gold": "rlhf_eval.evaluation.suite",
+    "reward": "rlhf_eval.evaluation.model_metrics",
+    "kl": "rlhf_eval.evaluation.model_metrics",
+    "gold": "rlhf_eval.evaluation.model_metrics",
 }
 
 
@@ -81,10 +81,15 @@ def get_metric(name: str, **options) -> Metric:
     """Build the metric registered as ``name`` with ``options`` (e.g. ``use_stemmer=True``)."""
     key = _key(name)
     if key not in _REGISTRY and key in _PROVIDERS:
+        provider = _PROVIDERS[key]
         try:
-            importlib.import_module(_PROVIDERS[key])
-        except ImportError:
-            pass
+            importlib.import_module(provider)
+        except ImportError as exc:
+            raise ConfigError(f"metric {name!r} is provided by {provider}, which cannot be "
+                              f"imported: {exc}") from exc
+        if key not in _REGISTRY:
+            raise ConfigError(f"metric {name!r} is provided by {provider}, which did not "
+                              "register it (register_metric)")
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY) + list(_PROVIDERS), n=3,
                                           cutoff=0.5)

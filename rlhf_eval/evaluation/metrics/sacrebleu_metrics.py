@@ -50,8 +50,11 @@ class _SacreMetric(Metric):
         sig = self._corpus_metric.__class__._SIGNATURE_TYPE(
             {**copy.copy(self._corpus_metric.__dict__), "num_refs": 1})
         sig.info.pop("nrefs", None)
-        extra = "|sent-eff:yes" if self.name == "bleu" else ""
-        return f"{self.name}|sacrebleu|{sig.format()}{extra}"
+        return f"{self.name}|sacrebleu|{sig.format()}|{self._extra_signature()}"
+
+    def _extra_signature(self) -> str:
+        """Settings that sacrebleu's signature leaves out."""
+        raise NotImplementedError
 
     def _stats(self, predictions: list[str], references: list[list[str]]):
         # Private sacrebleu API (stable through 2.x); tests check it equals the public calls.
@@ -121,6 +124,10 @@ class BleuMetric(_SacreMetric):
 
         return BLEU(effective_order=not corpus, **self.options)
 
+    def _extra_signature(self) -> str:
+        # sentence scores use effective order (sacrebleu's sentence_bleu default)
+        return f"sent-eff:yes|order:{self.options['max_ngram_order']}"
+
 
 class ChrfMetric(_SacreMetric):
     """chrF (``word_order=2`` gives chrF++). Options go to ``sacrebleu.metrics.CHRF``."""
@@ -138,3 +145,6 @@ class ChrfMetric(_SacreMetric):
 
         # chrF's sentence and corpus objects are the same (eps_smoothing off, as sacrebleu)
         return CHRF(**self.options)
+
+    def _extra_signature(self) -> str:
+        return f"beta:{self.options['beta']}"
