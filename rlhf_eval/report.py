@@ -30,7 +30,12 @@ PACKAGES = ("rlhf-eval", "torch", "transformers", "peft", "accelerate", "tokeniz
             "rouge-score", "sacrebleu", "bert-score", "scipy", "pandas", "numpy")
 
 # Score names where lower is better; everything else is treated as higher-is-better.
-LOWER_IS_BETTER = {"kl", "repetition", "rep_2", "rep_3", "rep_4", "gold_invented", "loss"}
+# (A drop of KL is "better" for a gate: it bounds how far the policy moved from the reference.)
+LOWER_IS_BETTER = {"kl", "repetition", "loss"}
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER or metric.startswith("rep_")
 
 
 @dataclass
@@ -392,7 +397,7 @@ def read_training_log(run_dir: Path | None) -> pd.DataFrame | None:
 
 
 def higher_is_better_map(metrics) -> dict[str, bool]:
-    return {m: m not in LOWER_IS_BETTER for m in metrics}
+    return {m: not lower_is_better(m) for m in metrics}
 
 
 def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = None,
