@@ -115,6 +115,8 @@ def plot_trends(summary: pd.DataFrame) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # the "references" pseudo-checkpoint (step -1) is not a point on the training axis
+    summary = summary[summary["step"] >= 0]
     if summary.empty:
         return None
     metrics = sorted(summary["metric"].unique())
@@ -153,7 +155,7 @@ def plot_reward_vs_kl(summary: pd.DataFrame, training: pd.DataFrame | None) -> s
             ax.plot(training["objective/kl"], training["objective/gold"], ".", alpha=0.35,
                     label="gold reward (per step)")
     if have_eval:
-        wide = summary.pivot_table(index=["run", "step"], columns="metric", values="mean")
+        wide = summary[summary["step"] >= 0].pivot_table(index=["run", "step"], columns="metric", values="mean")
         ax.plot(wide["kl"], wide["reward"], "o-", color="black", label="eval: RM score")
         if "gold" in wide:
             ax.plot(wide["kl"], wide["gold"], "s--", color="tab:red", label="eval: gold")
