@@ -4,7 +4,7 @@
     run/checkpoint-10/ -20/      the SFT policy with seeded weight noise (full models)
     run/checkpoint-30/           LoRA adapters on the SFT policy (peft folder)
     run/checkpoint-40.tmp/       an incomplete save: must be ignored
-    sft/  rm/  prompts.jsonl     tiny GPT-2 policy, a tiny RM, 8 lab eval prompts
+    sft/  rm/  prompts.jsonl     tiny GPT-2 policy, a tiny RM, 6 lab eval prompts
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-N_PROMPTS = 8
+N_PROMPTS = 6
 
 
 def _perturb(model, seed: int, scale: float = 0.05):
@@ -39,10 +39,10 @@ def tiny_world(tmp_path_factory):
     from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
 
     root = tmp_path_factory.mktemp("suite_world")
-    lab = generate_lab(lab_config("demo", seed=0))
+    lab = generate_lab(lab_config("test", seed=0, n_train=60, n_rankings=10))
     prompts = lab.prompts("eval")[:N_PROMPTS]
     write_records(root / "prompts.jsonl", prompts)
-    corpus = [s.prompt + s.completion for s in lab.sft_samples()[:300]]
+    corpus = [s.prompt + s.completion for s in lab.sft_samples()[:120]]
     tok = train_bpe_tokenizer(corpus, vocab_size=500, model_max_length=256)
     sft = root / "sft"
     model = build_tiny_causal_lm(tok, TinyModelConfig(n_layer=2, n_embd=64, n_head=4,
@@ -83,3 +83,20 @@ def fresh_run(world, dest: Path) -> Path:
 # Metrics the suite tests use: everything but BERTScore (its MiniLM forward passes cost more
 # than the rest together; its agreement with bert_score is the metrics area's test).
 METRICS = ["rouge", "bleu", "chrf", "length", "distinct", "repetition", "reward", "kl", "gold"]
+
+
+def eval_kwargs(world) -> dict:
+    """The settings every suite test evaluates with (small, so the session stays fast)."""
+    return dict(prompts=world["prompts"], metrics=METRICS, max_new_tokens=8,
+                max_prompt_tokens=64, batch_size=3, n_bootstrap=200, progress=False)
+
+
+@pytest.fixture(scope="session")
+def evaluated(tiny_world, tmp_path_factory):
+    """One complete evaluation of the tiny run (the reference for the re-run/kill tests)."""
+    import rlhf_eval
+
+    run = fresh_run(tiny_world, tmp_path_factory.mktemp("evaluated") / "run")
+    df = rlhf_eval.evaluate(run, **eval_kwargs(tiny_world))
+    return {"run": run, "summary": df, "store": Path(df.attrs["store"]),
+            "report": df.attrs["report"]}
