@@ -270,6 +270,13 @@ def _explain_undefined(x: np.ndarray, y: np.ndarray, metric: str, aspect: str,
         return (f"every input was skipped ({int(values.n_skipped[0])} inputs: each had a "
                 f"constant {metric!r} or {aspect!r} vector across systems, or fewer than "
                 f"{MIN_POINTS} scored systems)")
+    if level == "system":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, v in ((aspect, y), (metric, x)):
+                means = np.where(valid, v, 0.0).sum(axis=0) / valid.sum(axis=0)
+                means = means[np.isfinite(means)]
+                if means.size and means.min() == means.max():
+                    return f"the per-system means of {name!r} are all equal ({means[0]:g})"
     for name, v in ((aspect, y), (metric, x)):
         vals = v[valid]
         if vals.size and vals.min() == vals.max():

@@ -102,3 +102,10 @@ def test_unknown_level_and_method():
         level_correlation(x, x, level="corpus", method="pearson")
     with pytest.raises(StatsError, match="unknown correlation method"):
         level_correlation(x, x, level="sample", method="tau")
+
+
+def test_equal_system_means_explained():
+    x = np.array([[1.0, 2.0, 3.0], [2.0, 5.0, 3.0]])
+    y = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])  # every system averages 2
+    with pytest.raises(StatsError, match="per-system means of 'human' are all equal"):
+        correlation(x, y, level="system", method="spearman")
