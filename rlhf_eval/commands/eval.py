@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tie-policy", choices=["half", "exclude"])
     p.add_argument("--max-samples", type=int)
     p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--max-prompt-tokens", type=int, help="prompts are cut from the left")
     p.add_argument("--sample", dest="do_sample", action="store_true", default=None,
                    help="sample (seeded per sample) instead of greedy decoding")
     p.add_argument("--temperature", type=float)
@@ -49,7 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 _FIELDS = ("run", "prompts", "store", "run_name", "checkpoints", "baseline_model", "ref_model",
            "reward_model", "tokenizer", "metrics", "judges", "baseline", "tie_policy",
-           "max_samples", "max_new_tokens", "do_sample", "temperature", "batch_size", "seed",
+           "max_samples", "max_new_tokens", "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed",
            "device", "watch", "poll_seconds", "progress")
 
 

@@ -14,9 +14,16 @@ from rlhf_eval.evaluation.metrics import Metric, register_metric
 from rlhf_eval.store import ResultsStore
 
 
+def _gen_flags(world):
+    """The generation settings of the `evaluated` run (so re-runs find its generations)."""
+    kw = eval_kwargs(world)
+    return ["--max-new-tokens", str(kw["max_new_tokens"]), "--max-prompt-tokens",
+            str(kw["max_prompt_tokens"]), "--no-progress"]
+
+
 def _cli(world, run, *extra):
     return main(["eval", "--run", str(run), "--prompts", world["prompts"], "--metrics",
-                 "length", "--max-new-tokens", "4", "--no-progress", *extra])
+                 "length", *_gen_flags(world), *extra])
 
 
 @pytest.fixture
@@ -29,9 +36,8 @@ def test_checkpoint_that_does_not_load(done_run, tiny_world, capsys):
     bad = done_run / "checkpoint-50"
     bad.mkdir()
     (bad / "config.json").write_text("{ this is not json")
-    kw = eval_kwargs(tiny_world)
-    code = main(["eval", "--run", str(done_run), "--prompts", kw["prompts"], "--metrics",
-                 "length", "--max-new-tokens", str(kw["max_new_tokens"]), "--no-progress"])
+    n_before = ResultsStore(done_run / "results.sqlite").count("generations")
+    code = _cli(tiny_world, done_run)
     err = capsys.readouterr().err
     assert code == 2
     assert "checkpoint-50" in err and "cannot load" in err
@@ -40,6 +46,7 @@ def test_checkpoint_that_does_not_load(done_run, tiny_world, capsys):
     gens = s.generations()
     assert "checkpoint-50" not in set(gens["checkpoint"])
     assert {"checkpoint-10", "checkpoint-20", "checkpoint-30"} <= set(gens["checkpoint"])
+    assert s.count("generations") == n_before  # the good ones were done already: no new work
 
 
 def test_empty_prompt_file(done_run, tmp_path, capsys):
@@ -133,7 +140,8 @@ def test_config_errors_exit_2(done_run, tiny_world, tmp_path, capsys):
     cfg.write_text("max_new_tokenz: 3\n")
     assert _cli(tiny_world, done_run, "--config", str(cfg)) == 2
     assert "max_new_tokens" in capsys.readouterr().err
-    assert main(["eval", "--run", str(tmp_path / "nope"), "--prompts", tiny_world["prompts"]]) == 2
+    assert main(["eval", "--run", str(tmp_path / "nope"), "--prompts",
+                 tiny_world["prompts"]]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="nothing to evaluate"):
         from rlhf_eval.evaluation.suite import EvalConfig
