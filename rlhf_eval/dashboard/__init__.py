@@ -1,6 +1,6 @@
 """The Streamlit dashboard's logic: data access, computations and chart builders.
 
-``dashboards/app.py`` only navigates and ``dashboards/pages/*.py`` only lay out widgets; what
+``dashboards/app.py`` only navigates and ``dashboards/views/*.py`` only lay out widgets; what
 they show comes from here, so it can be tested and reused without a browser:
 
 - :mod:`.source`        the store path (``--store`` / ``RLHF_EVAL_STORE``), read-only reads,

@@ -51,9 +51,19 @@ def summeval_scored(n_docs: int | None, metrics: tuple[str, ...],
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def correlation_matrix(table: pd.DataFrame, metrics: tuple[str, ...], aspects: tuple[str, ...],
-                       level: str, method: str, id_col: str, system_col: str,
-                       n_resamples: int) -> pd.DataFrame:
+def _correlation_matrix(table: pd.DataFrame, metrics: tuple[str, ...], aspects: tuple[str, ...],
+                        level: str, method: str, id_col: str, system_col: str,
+                        n_resamples: int) -> pd.DataFrame:
     return correlations.correlation_matrix(table, metrics, aspects, level=level, method=method,
                                            id_col=id_col, system_col=system_col,
                                            n_resamples=n_resamples)
+
+
+def correlation_matrix(table: pd.DataFrame, metrics: tuple[str, ...], aspects: tuple[str, ...],
+                       level: str, method: str, id_col: str, system_col: str,
+                       n_resamples: int) -> pd.DataFrame:
+    """Cached on the score columns only (texts and reference lists would make hashing slow,
+    and lists cannot be hashed)."""
+    cols = list(dict.fromkeys([id_col, system_col, *metrics, *aspects]))
+    return _correlation_matrix(table[cols], metrics, aspects, level, method, id_col,
+                               system_col, n_resamples)

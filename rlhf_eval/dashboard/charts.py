@@ -13,6 +13,8 @@ import pandas as pd
 from .overopt import OveroptFit
 
 WIDTH = "container"
+# distinct hues for runs/series (the default theme palette is shades of one blue)
+PALETTE = alt.Scale(scheme="category10")
 
 
 def metric_trend(summary: pd.DataFrame, metric: str) -> alt.Chart:
@@ -21,7 +23,7 @@ def metric_trend(summary: pd.DataFrame, metric: str) -> alt.Chart:
     data = data[data["step"] >= 0].sort_values(["run", "step"])
     base = alt.Chart(data).encode(
         x=alt.X("step:Q", title="training step"),
-        color=alt.Color("run:N", title="run"))
+        color=alt.Color("run:N", title="run", scale=PALETTE))
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("ci_low:Q", title=metric),
                                               y2="ci_high:Q")
     line = base.mark_line(point=True).encode(
@@ -37,7 +39,7 @@ def winrate_chart(winrates: pd.DataFrame) -> alt.Chart:
     data = winrates.dropna(subset=["winrate"]).copy()
     data["series"] = data["run"] + " / " + data["judge"]
     base = alt.Chart(data).encode(x=alt.X("step:Q", title="training step"),
-                                  color=alt.Color("series:N", title="run / judge"))
+                                  color=alt.Color("series:N", title="run / judge", scale=PALETTE))
     rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4]).encode(y="y:Q")
     bars = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title="win-rate vs baseline",
                                                scale=alt.Scale(domain=[0, 1])), y2="ci_high:Q")
@@ -59,7 +61,7 @@ def frontier_chart(frontier: pd.DataFrame, *, x: str = "kl", y: str = "proxy",
         x=alt.X(f"{x}:Q", title="KL to the reference (nats)" if x == "kl" else x),
         y=alt.Y(f"{y}:Q", title="proxy reward (RM)" if y == "proxy" else y,
                 scale=alt.Scale(zero=False)),
-        color="run:N", order=f"{x}:Q",
+        color=alt.Color("run:N", scale=PALETTE), order=f"{x}:Q",
         tooltip=tips + [alt.Tooltip(f"{x}:Q", format=".3f"), alt.Tooltip(f"{y}:Q", format=".3f")],
     ).properties(width=WIDTH, height=300, title=title)
 
@@ -73,7 +75,7 @@ def overoptimization_chart(points: pd.DataFrame, fit: OveroptFit | None) -> alt.
     layers = [alt.Chart(long).mark_point(filled=True).encode(
         x=alt.X("sqrt_kl:Q", title="sqrt(KL)"),
         y=alt.Y("value:Q", title="reward", scale=alt.Scale(zero=False)),
-        color=alt.Color("reward:N", title="reward"), shape="run:N",
+        color=alt.Color("reward:N", title="reward", scale=PALETTE), shape="run:N",
         tooltip=[c for c in ("run", "checkpoint", "step") if c in long.columns]
         + ["reward", alt.Tooltip("sqrt_kl:Q", format=".3f"),
            alt.Tooltip("value:Q", format=".3f")])]
@@ -94,7 +96,8 @@ def correlation_heatmap(table: pd.DataFrame) -> alt.Chart:
     """metric x aspect matrix of correlation values (one level and method)."""
     data = table.copy()
     data["label"] = data["value"].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "")
-    base = alt.Chart(data).encode(x=alt.X("aspect:N", title="human aspect"),
+    base = alt.Chart(data).encode(x=alt.X("aspect:N", title="human aspect",
+                                        axis=alt.Axis(labelAngle=0)),
                                   y=alt.Y("metric:N", title="metric"))
     rect = base.mark_rect().encode(
         color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1]),
@@ -131,7 +134,8 @@ def interval_bars(frame: pd.DataFrame, *, category: str, value: str, low: str, h
                   title: str, domain: tuple[float, float] | None = (0.0, 1.0)) -> alt.Chart:
     """A point per category with its interval (accuracy per category, win-rate per checkpoint)."""
     scale = alt.Scale(domain=list(domain)) if domain else alt.Scale(zero=False)
-    base = alt.Chart(frame).encode(y=alt.Y(f"{category}:N", title=category))
+    base = alt.Chart(frame).encode(y=alt.Y(f"{category}:N", title=None, sort=None,
+                                           axis=alt.Axis(labelLimit=320)))
     bars = base.mark_errorbar().encode(x=alt.X(f"{low}:Q", title=value, scale=scale),
                                        x2=f"{high}:Q")
     pts = base.mark_point(filled=True, size=60).encode(
@@ -139,7 +143,7 @@ def interval_bars(frame: pd.DataFrame, *, category: str, value: str, low: str, h
                                  alt.Tooltip(f"{low}:Q", format=".3f"),
                                  alt.Tooltip(f"{high}:Q", format=".3f")]
         + (["n"] if "n" in frame.columns else []))
-    return (bars + pts).properties(width=WIDTH, height=max(80, 30 * frame[category].nunique()),
+    return (bars + pts).properties(width=WIDTH, height=max(60, 36 * frame[category].nunique()),
                                    title=title)
 
 
@@ -159,5 +163,5 @@ def distributions(frame: pd.DataFrame, *, value: str, group: str, title: str) ->
     """Overlaid histograms of ``value`` per ``group`` (chosen vs rejected rewards)."""
     return alt.Chart(frame).mark_bar(opacity=0.5, binSpacing=0).encode(
         x=alt.X(f"{value}:Q", bin=alt.Bin(maxbins=40), title=value),
-        y=alt.Y("count():Q", stack=None), color=alt.Color(f"{group}:N"),
+        y=alt.Y("count():Q", stack=None), color=alt.Color(f"{group}:N", scale=PALETTE),
         tooltip=[group, "count()"]).properties(width=WIDTH, height=260, title=title)

@@ -14,6 +14,7 @@ import streamlit as st
 from . import source
 
 STORE_KEY = "store_path"
+FRAME_PX = 90  # room for a title and an axis with its labels
 PRODUCE_STORE = ("Produce one with `rlhf-eval eval --run runs/NAME` after training (or "
                  "`rlhf-eval demo` for a complete example), then start the dashboard with "
                  "`rlhf-eval dashboard --run runs/NAME`.")
@@ -57,3 +58,12 @@ def pick(label: str, options: list, *, default=None, key: str | None = None, sid
     where = st.sidebar if sidebar else st
     index = options.index(default) if default in options else 0
     return where.selectbox(label, options, index=index, key=key)
+
+
+def chart(chart) -> None:
+    """``st.altair_chart`` at the chart's own height: Streamlit's default ("content") squeezes
+    charts whose y axis is discrete (heatmaps, per-category intervals) to a few pixels."""
+    height = getattr(chart, "height", None)
+    # Vega-Lite's height is the plot area; Streamlit's is the whole frame (title, axes, labels)
+    kwargs = {"height": int(height) + FRAME_PX} if isinstance(height, (int, float)) else {}
+    st.altair_chart(chart, width="stretch", **kwargs)

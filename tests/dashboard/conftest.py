@@ -129,11 +129,11 @@ def empty_store(tmp_path_factory) -> Path:
 
 
 def app_test(store: Path, page: str | None = None, timeout: float = 30):
-    """Run the app (optionally switched to ``pages/<page>.py``) against ``store``."""
+    """Run the app (optionally switched to ``views/<page>.py``) against ``store``."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     at.session_state["store_path"] = str(store)
     if page:  # before the first run pages are found by file name: no detour via Runs
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
     return at.run()

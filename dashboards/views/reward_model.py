@@ -36,21 +36,19 @@ cols[2].metric("ECE", f"{result['calibration']['ece']:.3f}")
 cols[3].metric("Brier", f"{result['calibration']['brier']:.3f}")
 st.caption(f"model `{result.get('model', '?')}` on `{result.get('data', '?')}`; "
            f"{result.get('signature', '')}")
-st.altair_chart(charts.interval_bars(RM.accuracy_frame(result), category="what", value="value",
+widgets.chart(charts.interval_bars(RM.accuracy_frame(result), category="what", value="value",
                                      low="ci_low", high="ci_high",
-                                     title="accuracy with 95% interval"), width="stretch")
+                                     title="accuracy with 95% interval"))
 left, right = st.columns(2)
 with left:
-    st.altair_chart(charts.calibration_chart(RM.calibration_frame(result)), width="stretch")
+    widgets.chart(charts.calibration_chart(RM.calibration_frame(result)))
 with right:
-    st.altair_chart(charts.distributions(RM.reward_long(result, pairs), value="reward",
-                                         group="side", title="rewards of chosen and rejected"),
-                    width="stretch")
+    widgets.chart(charts.distributions(RM.reward_long(result, pairs), value="reward",
+                                         group="side", title="rewards of chosen and rejected"))
 st.subheader("Length bias")
-st.altair_chart(charts.interval_bars(RM.length_frame(result), category="what", value="value",
+widgets.chart(charts.interval_bars(RM.length_frame(result), category="what", value="value",
                                      low="ci_low", high="ci_high",
-                                     title="accuracy by which answer is longer"),
-                width="stretch")
+                                     title="accuracy by which answer is longer"))
 corr = result["length"].get("corr_reward_length", {})
 st.caption(f"chosen is the longer answer in {result['length']['chosen_longer_fraction']:.0%} "
            f"of pairs; the RM prefers the longer one in "
@@ -61,9 +59,8 @@ groups = {k: v for k, v in (("category", "by_category"), ("subset", "by_subset")
 if groups:
     kind = st.radio("Accuracy per", list(groups), horizontal=True)
     frame = RM.group_frame(result, groups[kind])
-    st.altair_chart(charts.interval_bars(frame, category="what", value="value", low="ci_low",
-                                         high="ci_high", title=f"accuracy per {kind}"),
-                    width="stretch")
+    widgets.chart(charts.interval_bars(frame, category="what", value="value", low="ci_low",
+                                         high="ci_high", title=f"accuracy per {kind}"))
 else:
     st.info("The pairs carry no category, subset or annotator, so there is no per-group "
             "accuracy (add `meta.category` / `meta.subset` / `annotator` to the pairs).")

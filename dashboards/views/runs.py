@@ -19,7 +19,7 @@ summary = summary[summary["run"].isin(chosen)]
 metrics = sorted(summary["metric"].unique())
 metric = widgets.pick("Metric", metrics, default="reward")
 if metric:
-    st.altair_chart(charts.metric_trend(summary, metric), width="stretch")
+    widgets.chart(charts.metric_trend(summary, metric))
     with st.expander("Table"):
         st.dataframe(summary[summary["metric"] == metric], hide_index=True)
 
@@ -35,7 +35,7 @@ else:
     part = winrates[(winrates["judge"] == judge) & (winrates["baseline"] == base)]
     part = part.merge(checkpoints[["run", "checkpoint", "step"]], on=["run", "checkpoint"],
                       how="left")
-    st.altair_chart(charts.winrate_chart(part), width="stretch")
+    widgets.chart(charts.winrate_chart(part))
 
 st.subheader("Reward vs KL")
 logs = R.find_ppo_metrics({r: run_paths.get(r) for r in chosen})
@@ -51,7 +51,7 @@ if points.empty or points["proxy"].notna().sum() == 0:
             "`reward` when it is given the reference policy and a reward model "
             "(`rlhf-eval eval --run DIR`); PPO's `metrics.jsonl` in the run folder works too.")
 else:
-    st.altair_chart(charts.frontier_chart(points), width="stretch")
+    widgets.chart(charts.frontier_chart(points))
 
 st.subheader("Over-optimization: gold vs proxy reward")
 gold_points = R.with_sqrt_kl(points.dropna(subset=["gold"])) if "gold" in points else points
@@ -66,8 +66,8 @@ else:
         fit = fit_overoptimization(mine["kl"], mine["gold"], gold_at_init=R.gold_at_init(mine))
     except (RlhfEvalError, RuntimeError) as exc:
         st.warning(f"No fit for {fit_run}: {exc}")
-    st.altair_chart(charts.overoptimization_chart(R.with_sqrt_kl(points.dropna(
-        subset=["kl"])), fit), width="stretch")
+    widgets.chart(charts.overoptimization_chart(R.with_sqrt_kl(points.dropna(
+        subset=["kl"])), fit))
     if fit is not None:
         cols = st.columns(4)
         cols[0].metric("a", f"{fit.a:.3f} ± {fit.a_stderr:.3f}")

@@ -74,7 +74,7 @@ elif origin != "file":
 
 if matrix is not None and not matrix.empty:
     st.subheader(f"{method} correlation, {level} level")
-    st.altair_chart(charts.correlation_heatmap(matrix), width="stretch")
+    widgets.chart(charts.correlation_heatmap(matrix))
     with st.expander("Table"):
         st.dataframe(matrix, hide_index=True)
 
@@ -85,7 +85,7 @@ if table is not None and metrics and aspects:
         x = st.selectbox("Metric", metrics)
     with c2:
         y = st.selectbox("Aspect", aspects)
-    st.altair_chart(charts.scatter(table, x, y), width="stretch")
+    widgets.chart(charts.scatter(table, x, y))
     if matrix is not None:
         row = matrix[(matrix["metric"] == x) & (matrix["aspect"] == y)]
         if not row.empty:

@@ -84,8 +84,7 @@ else:
     wr = wr[wr["baseline"] == ck_a] if (wr["baseline"] == ck_a).any() else wr
     if not wr.empty:
         wr = wr.assign(pair=wr["checkpoint"] + " vs " + wr["baseline"])
-        st.altair_chart(charts.interval_bars(wr, category="pair", value="winrate",
+        widgets.chart(charts.interval_bars(wr, category="pair", value="winrate",
                                              low="ci_low", high="ci_high",
-                                             title="human win-rate (ties count half)"),
-                        width="stretch")
+                                             title="human win-rate (ties count half)"))
         st.dataframe(wr.drop(columns=["pair"]), hide_index=True)
