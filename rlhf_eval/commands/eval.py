@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         report = suite.watch() if cfg.watch else suite.run_once()
         summary = suite.store.checkpoint_summary(suite.run_name, confidence=cfg.confidence,
                                                  seed=cfg.seed)
+        winrates = suite.store.winrates(suite.run_name)
         if args.export:
             suite.store.export(args.export, "parquet")
     finally:
@@ -78,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
         wide = summary.pivot_table(index=["step", "checkpoint"], columns="metric",
                                    values="mean")
         print(wide.to_string(float_format=lambda v: f"{v:.4g}"))
+    if len(winrates):
+        winrates = winrates[winrates["tie_policy"] == cfg.tie_policy]
+        cell = winrates.apply(lambda r: f"{r.winrate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                              if r.winrate == r.winrate else "n/a", axis=1)
+        table = winrates.assign(cell=cell).pivot_table(
+            index=["checkpoint", "baseline"], columns="judge", values="cell", aggfunc="first")
+        print(f"\nwin-rates (ties {cfg.tie_policy}, {cfg.confidence:.0%} bootstrap CI):")
+        print(table.to_string())
     if report.failed:
         for f in report.failed:
             print(f"rlhf-eval eval: error: checkpoint {f}", file=sys.stderr)
