@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agreement": ("rlhf_eval.commands.agreement", "inter-annotator agreement of judgments"),
     "lab": ("rlhf_eval.commands.lab", "generate the synthetic RLHF lab task"),
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
+    "ppo": ("rlhf_eval.commands.ppo", "tune a policy with PPO against a reward model"),
     "train-rm": ("rlhf_eval.commands.train_rm", "train a reward model on preference pairs"),
     "score": ("rlhf_eval.commands.score", "score prompt/completion records with a reward model"),
     "eval-rm": ("rlhf_eval.commands.eval_rm", "analyse a reward model: accuracy, calibration, "

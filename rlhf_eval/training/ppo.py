@@ -1,0 +1,462 @@
+"""PPO for RLHF: maximise the RM score under a KL penalty to the reference policy.
+
+One update (``PPOTrainer.train_step``) is: rollout (sample, score, reference/value forward) ->
+advantages (per-token KL reward, GAE, whitening) -> update (PPO epochs over minibatches) ->
+log -> checkpoint. The implementation details follow Huang et al. 2024, "The N+
+Implementation Details of RLHF with PPO" and Ouyang et al. 2022; the per-token reward is
+-beta * KL_t with the RM score at the final token (Ziegler et al. 2019).
+
+Data parallelism (``accelerate launch``): each process samples and scores its share of the
+global batch; the rollout (token ids and per-token numbers, small) is then gathered so every
+process computes the same advantages over the whole batch, and each minibatch is split across
+processes with losses normalised by the *global* token count. DDP's gradient average then equals
+the single-process gradient, so N processes reproduce a 1-process run with the same global batch.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..config import to_dict
+from ..errors import RlhfEvalError
+from . import ops
+from .checkpoint import latest_checkpoint, save_atomically, write_json
+from .ppo_config import PPOConfig
+from .ppo_logging import MetricsLogger
+from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, disable_dropout, masked_logits,
+                         positions_from_mask, same_vocabulary, value_model_from)
+from .rollout import encode_prompts, sample
+
+log = logging.getLogger(__name__)
+
+GoldFn = Callable[[Sequence[str], Sequence[str]], Sequence[dict | float]]
+
+
+class PPOFault(RlhfEvalError):
+    """A non-finite number stopped the run; the last good checkpoint is left in place."""
+
+
+@dataclass
+class Rollout:
+    """One global batch of episodes; tensors are (B, T) over response tokens unless noted."""
+
+    query: torch.Tensor          # (B, Tq) left-padded prompt ids
+    response: torch.Tensor       # (B, T) truncated after EOS, right-padded
+    mask: torch.Tensor           # real response tokens (EOS included)
+    lengths: torch.Tensor        # (B,)
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    rm_scores: torch.Tensor      # (B,) raw RM score
+    scores: torch.Tensor         # (B,) after the missing-EOS penalty
+    has_eos: torch.Tensor        # (B,)
+    entropy: torch.Tensor        # (B,) mean per-token entropy of the sampling distribution
+
+
+class PPOTrainer:
+    """Train ``policy`` with PPO; see the module docstring. ``sources`` records in run.json
+    where the models came from (paths or ids)."""
+
+    def __init__(self, config: PPOConfig, *, policy, tokenizer, prompts: Sequence[str],
+                 run_dir: str | Path, reward_model=None, reward_tokenizer=None,
+                 reward_fn: RewardFn | None = None, reward_offset: float = 0.0,
+                 reward_pair_format: bool = False, ref_model=None, value_model=None, gold_fn: GoldFn | None = None,
+                 sources: dict | None = None, accelerator=None, resume: bool = False,
+                 progress: bool = True):
+        from accelerate import Accelerator
+
+        self.cfg = config
+        self.acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+        self.world, self.rank = self.acc.num_processes, self.acc.process_index
+        config.check_world_size(self.world)
+        self.tok = tokenizer
+        if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+            raise RlhfEvalError("the policy tokenizer needs a pad token distinct from EOS "
+                                "(rlhf_eval.models.ensure_pad_token)")
+        self.prompts = list(prompts)
+        self.run_dir = Path(run_dir)
+        self.gold_fn, self.progress = gold_fn, progress
+        self.device = self.acc.device
+        self._build_models(policy, ref_model, value_model, reward_model, reward_tokenizer,
+                           reward_fn, reward_offset, reward_pair_format)
+        limit = getattr(self.policy.config, "n_positions", None) or getattr(
+            self.policy.config, "max_position_embeddings", None) or 1024
+        self.max_prompt_length = config.max_prompt_length or (limit - config.max_new_tokens)
+        if self.max_prompt_length < 1:
+            raise RlhfEvalError(f"max_new_tokens={config.max_new_tokens} leaves no room for a "
+                                f"prompt in the context of {limit} tokens")
+        self.kl_ctl = (ops.AdaptiveKLController(config.kl_coef, config.target_kl,
+                                                config.kl_horizon)
+                       if config.adaptive_kl else ops.FixedKLController(config.kl_coef))
+        self.step, self.history = 0, []
+        if self.acc.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.acc.wait_for_everyone()
+        if resume and latest_checkpoint(self.run_dir) is not None:
+            self._load_checkpoint(latest_checkpoint(self.run_dir))
+        elif self.acc.is_main_process:
+            self._write_run_json(sources or {})
+        self.logger = MetricsLogger(self.run_dir, self.history) if self.acc.is_main_process \
+            else None
+
+    # ------------------------------------------------------------------------------ models
+
+    def _build_models(self, policy, ref_model, value_model, reward_model, reward_tokenizer,
+                      reward_fn, reward_offset, pair_format):
+        cfg = self.cfg
+        if reward_model is not None and reward_tokenizer is None:
+            reward_tokenizer = self.tok  # an in-memory RM over the policy's vocabulary
+        shares = reward_model is not None and not pair_format and \
+            same_vocabulary(reward_tokenizer, self.tok)
+        if value_model is None:
+            value_model = value_model_from(reward_model, policy, self.tok, reward_tokenizer,
+                                           pair_format)
+        if cfg.lora:
+            from ..models import LoraSettings, apply_lora
+
+            settings = LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha)
+            policy = apply_lora(policy, settings)
+            # the value model *is* the RM plus adapters when it was copied from it: score with
+            # the adapters off and drop the copy (one base in memory, not two)
+            value_is_rm_copy = shares and value_model is not None and \
+                type(value_model) is type(reward_model) and \
+                value_model.config.to_dict() == reward_model.config.to_dict()
+            if value_is_rm_copy:
+                value_model = apply_lora(reward_model, settings, task_type="SEQ_CLS")
+                reward_model = value_model
+            else:
+                value_model = apply_lora(value_model, settings, task_type="SEQ_CLS")
+            self.ref = None  # the policy with adapters disabled
+            rm_disable = value_is_rm_copy
+        else:
+            import copy
+
+            self.ref = ref_model if ref_model is not None else copy.deepcopy(policy)
+            self.ref.requires_grad_(False)
+            rm_disable = False
+        for m in (policy, value_model, self.ref, reward_model):
+            if isinstance(m, torch.nn.Module):
+                disable_dropout(m)
+                m.to(self.device)
+        if reward_model is not None and not rm_disable:
+            reward_model.requires_grad_(False)
+        self.scorer = RewardScorer(policy_tokenizer=self.tok, model=reward_model,
+                                   tokenizer=reward_tokenizer, fn=reward_fn, offset=reward_offset,
+                                   disable_adapters=rm_disable, pair_format=pair_format)
+        self.model = PolicyAndValue(policy, value_model)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=cfg.adam_eps,
+                                      weight_decay=0.0)
+        total = cfg.steps
+
+        def factor(done: int) -> float:  # lr multiplier after `done` updates
+            return 1.0 - done / total if cfg.lr_schedule == "linear" else 1.0
+
+        # the scheduler is not prepared: accelerate would step it once per process
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
+
+    @property
+    def policy(self):
+        return self.model.policy
+
+    @property
+    def value(self):
+        return self.model.value
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16)
+
+    # ----------------------------------------------------------------------------- batches
+
+    def _batch_prompts(self, step: int) -> list[str]:
+        """The global batch of ``step`` (1-based): consecutive slices of a seeded permutation
+        of the prompts, a new permutation per pass over the data."""
+        B, n = self.cfg.batch_size, len(self.prompts)
+        out = []
+        for i in range((step - 1) * B, step * B):
+            perm = np.random.default_rng([self.cfg.seed, i // n]).permutation(n)
+            out.append(self.prompts[perm[i % n]])
+        return out
+
+    def _step_generator(self, step: int) -> torch.Generator:
+        """Randomness of one update (sampling uniforms, minibatch order), derived from
+        (seed, step): resuming at any step draws exactly what the uninterrupted run drew."""
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+
+    def _local(self, x):
+        n = x.size(0) // self.world
+        return x[self.rank * n:(self.rank + 1) * n]
+
+    # ----------------------------------------------------------------------------- rollout
+
+    @torch.no_grad()
+    def rollout(self, step: int, prompts: list[str], gen: torch.Generator) -> tuple[Rollout, dict]:
+        cfg, pad, eos = self.cfg, self.tok.pad_token_id, self.tok.eos_token_id
+        enc = encode_prompts(self.tok, prompts, self.max_prompt_length)
+        uniforms = torch.rand(len(prompts), cfg.max_new_tokens, generator=gen)
+        query = self._local(enc.input_ids).to(self.device)
+        qmask = self._local(enc.attention_mask).to(self.device)
+        policy = self.policy
+        with self._autocast():
+            response = sample(policy, query, qmask, self._local(uniforms),
+                              temperature=cfg.temperature, eos_token_id=eos, pad_token_id=pad)
+        lengths = ops.response_lengths(response, pad)
+        mask = torch.arange(response.size(1), device=self.device)[None] < lengths[:, None]
+        ids = torch.cat([query, response], 1)
+        attn = ids != pad
+        Tq = query.size(1)
+        with self._autocast():
+            logits, values = self.model(ids, attn)
+            logprobs, entropy = self._response_logprobs(logits, response, Tq, mask)
+            values = values[:, Tq - 1:-1].float()
+            if self.ref is None:
+                with policy.disable_adapter():
+                    ref_logits = policy(input_ids=ids, attention_mask=attn,
+                                        position_ids=_pos(attn), use_cache=False).logits
+            else:
+                ref_logits = self.ref(input_ids=ids, attention_mask=attn, position_ids=_pos(attn),
+                                      use_cache=False).logits
+            ref_logprobs, _ = self._response_logprobs(ref_logits, response, Tq, mask)
+            local_prompts = self._local_list(prompts)
+            completions = self.tok.batch_decode(response, skip_special_tokens=True)
+            rm_scores = self.scorer(query, response, lengths, local_prompts, completions).float()
+        has_eos = (response == eos).any(1)
+        per_seq_entropy = ops.masked_mean(entropy, mask, dim=1)
+        gathered = [self.acc.gather(t.contiguous()) for t in
+                    (query, response, mask, lengths, logprobs, ref_logprobs, values, rm_scores,
+                     has_eos, per_seq_entropy)]
+        q, r, m, ln, lp, rlp, v, rm, he, ent = gathered
+        scores = rm - (cfg.missing_eos_penalty or 0.0) * (~he).float()
+        info = {"prompts/truncated": enc.truncated}
+        return Rollout(q, r, m, ln, lp, rlp, v, rm, scores, he, ent), info
+
+    def _local_list(self, items: list):
+        n = len(items) // self.world
+        return items[self.rank * n:(self.rank + 1) * n]
+
+    def _response_logprobs(self, logits, response, Tq, mask):
+        logits = masked_logits(logits[:, Tq - 1:-1], self.cfg.temperature,
+                               self.tok.pad_token_id)
+        logp = ops.logprobs_from_logits(logits, response)
+        logp = torch.where(mask, logp, torch.full_like(logp, ops.INVALID_LOGPROB))
+        return logp, ops.entropy_from_logits(logits.masked_fill(torch.isinf(logits), -1e9))
+
+    # -------------------------------------------------------------------------- advantages
+
+    def advantages(self, ro: Rollout):
+        cfg = self.cfg
+        kl = ops.KL_ESTIMATORS[cfg.kl_estimator](ro.logprobs, ro.ref_logprobs) * ro.mask
+        rewards, non_score = ops.per_token_rewards(ro.scores, kl, self.kl_ctl.value, ro.lengths,
+                                                   ro.mask)
+        if cfg.whiten_rewards:
+            rewards = ops.masked_whiten(rewards, ro.mask, shift_mean=False) * ro.mask
+        adv, returns = ops.gae(rewards, ro.values, ro.mask, cfg.gamma, cfg.lam)
+        adv = ops.masked_whiten(adv, ro.mask) * ro.mask
+        kl_seq = kl.sum(1)
+        stats = {"objective/kl": kl_seq.mean().item(),
+                 "objective/entropy": (-ro.logprobs * ro.mask).sum(1).mean().item(),
+                 "objective/non_score_reward": non_score.sum(1).mean().item(),
+                 "objective/scores": ro.scores.mean().item(),
+                 "objective/rm_score": ro.rm_scores.mean().item(),
+                 "objective/kl_coef": float(self.kl_ctl.value),
+                 "objective/response_length": ro.lengths.float().mean().item(),
+                 "policy/entropy": ro.entropy.mean().item(),
+                 "val/num_eos_tokens": int(ro.has_eos.sum().item())}
+        stats["objective/rlhf_reward"] = stats["objective/scores"] + \
+            stats["objective/non_score_reward"]
+        return adv, returns, stats
+
+    # ------------------------------------------------------------------------------ update
+
+    def update(self, step: int, ro: Rollout, adv, returns, gen: torch.Generator) -> dict:
+        cfg = self.cfg
+        B, mb = ro.query.size(0), cfg.minibatch_size
+        Tq = ro.query.size(1)
+        keys = ("policy/approxkl", "policy/clipfrac", "loss/policy", "loss/value",
+                "val/clipfrac", "val/ratio")
+        totals = torch.zeros(len(keys), dtype=torch.float64)
+        n_minibatches = 0
+        for _ in range(cfg.ppo_epochs):
+            perm = torch.randperm(B, generator=gen)
+            for start in range(0, B, mb):
+                rows = perm[start:start + mb]
+                n_tokens = ro.mask[rows].sum().clamp(min=1)
+                local = rows[self.rank::self.world]  # each process: an equal share
+                for micro in local.chunk(cfg.gradient_accumulation_steps):
+                    contrib = self._micro_step(step, ro, adv, returns, micro.to(ro.mask.device),
+                                               Tq, n_tokens)
+                    totals += contrib
+                if cfg.max_grad_norm is not None:
+                    self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                n_minibatches += 1
+        totals = self.acc.reduce(totals.to(self.device), reduction="sum").cpu()
+        return {k: float(v) / n_minibatches for k, v in zip(keys, totals)}
+
+    def _micro_step(self, step, ro, adv, returns, rows, Tq, n_tokens):
+        cfg = self.cfg
+        ids = torch.cat([ro.query[rows], ro.response[rows]], 1)
+        mask = ro.mask[rows]
+        with self._autocast():
+            logits, vpred = self.wrapped(ids, ids != self.tok.pad_token_id)
+            new_logp, _ = self._response_logprobs(logits, ro.response[rows], Tq, mask)
+        vpred = vpred[:, Tq - 1:-1].float()
+        pg_loss, pstats = ops.clipped_policy_loss(new_logp, ro.logprobs[rows], adv[rows], mask,
+                                                  cfg.cliprange)
+        vf_loss, vclip = ops.clipped_value_loss(vpred, ro.values[rows], returns[rows], mask,
+                                                cfg.cliprange_value)
+        self._check_finite(step, {"loss/policy": pg_loss, "loss/value": vf_loss})
+        # masked means over this micro-batch -> share of the global minibatch mean; times the
+        # world size because DDP averages gradients over processes
+        share = mask.sum() / n_tokens
+        loss = (pg_loss + cfg.vf_coef * vf_loss) * share * self.world
+        self.acc.backward(loss)
+        vals = [pstats["approxkl"], pstats["clipfrac"], pg_loss, vf_loss, vclip, pstats["ratio"]]
+        return torch.stack([v.detach().double() for v in vals]).cpu() * float(share)
+
+    def _check_finite(self, step: int, named: dict) -> None:
+        bad = [(k, v) for k, v in named.items() if not ops.is_finite(v)]
+        flag = torch.tensor([1.0 if bad else 0.0], device=self.device)
+        if self.world > 1:
+            flag = self.acc.reduce(flag, reduction="sum")
+        if flag.item() == 0:
+            return
+        last = latest_checkpoint(self.run_dir)
+        what = ", ".join(f"{k}={_describe(v)}" for k, v in bad) or "a value on another process"
+        raise PPOFault(f"step {step}: non-finite {what}; stopping. Last good checkpoint: "
+                       f"{last if last else 'none (no checkpoint was written yet)'}")
+
+    # --------------------------------------------------------------------------------- loop
+
+    def train_step(self, step: int) -> dict:
+        t0 = time.perf_counter()
+        gen = self._step_generator(step)
+        prompts = self._batch_prompts(step)
+        ro, info = self.rollout(step, prompts, gen)
+        self._check_finite(step, {"objective/scores": ro.rm_scores})
+        adv, returns, stats = self.advantages(ro)
+        lr = self.scheduler.get_last_lr()[0]
+        stats.update(self.update(step, ro, adv, returns, gen))
+        self.scheduler.step()
+        self.kl_ctl.update(stats["objective/kl"], self.cfg.batch_size)
+        row = {"step": step, "episode": step * self.cfg.batch_size, "lr": lr, **stats, **info}
+        if self.gold_fn is not None and self.acc.is_main_process:
+            row.update(self._gold(prompts, ro))
+        row["eps"] = self.cfg.batch_size / (time.perf_counter() - t0)
+        return row
+
+    def _gold(self, prompts, ro: Rollout) -> dict:
+        completions = self.tok.batch_decode(ro.response, skip_special_tokens=True)
+        results = self.gold_fn(prompts, completions)
+        out: dict[str, list[float]] = {}
+        for r in results:
+            for k, v in (r.items() if isinstance(r, dict) else [("gold", r)]):
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out.setdefault(k, []).append(float(v))
+        return {("objective/gold" if k == "gold" else f"gold/{k}"): float(np.mean(v))
+                for k, v in out.items()}
+
+    def train(self) -> list[dict]:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.cfg.steps, initial=self.step, desc="ppo",
+                   disable=not (self.progress and self.acc.is_main_process))
+        try:
+            while self.step < self.cfg.steps:
+                row = self.train_step(self.step + 1)
+                self.step += 1
+                self.history.append(row)
+                if self.logger is not None:
+                    self.logger.log(row)
+                bar.update(1)
+                bar.set_postfix(kl=f"{row['objective/kl']:.2f}",
+                                score=f"{row['objective/scores']:.3f}")
+                if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+            if self.logger is not None:
+                self.logger.close()
+        return self.history
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    def _write_run_json(self, sources: dict) -> None:
+        run = {"name": self.run_dir.name, "policy_init": sources.get("policy_init", "<in-memory>"),
+               "ref_model": sources.get("ref_model", sources.get("policy_init", "<in-memory>")),
+               "reward_model": sources.get("reward_model", "<in-memory>"),
+               "lora": self.cfg.lora, "train_prompts": sources.get("train_prompts", "<in-memory>"),
+               "config": to_dict(self.cfg), "seed": self.cfg.seed,
+               "num_processes": self.world, "torch": torch.__version__}
+        write_json(self.run_dir / "run.json", run)
+
+    def save_checkpoint(self) -> Path | None:
+        self.acc.wait_for_everyone()
+        path = None
+        if self.acc.is_main_process:
+            path = save_atomically(self.run_dir, self.step, self._write_checkpoint)
+        self.acc.wait_for_everyone()
+        return path
+
+    def _write_checkpoint(self, folder: Path) -> None:
+        self.policy.save_pretrained(folder)
+        self.tok.save_pretrained(folder)
+        self.value.save_pretrained(folder / "value_model")
+        torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
+        torch.save(self.scheduler.state_dict(), folder / "scheduler.pt")
+        torch.save({"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "sampling_seed": self.cfg.seed * 1_000_003 + self.step + 1},
+                   folder / "rng_state.pt")
+        write_json(folder / "ppo_config.json", to_dict(self.cfg))
+        write_json(folder / "trainer_state.json",
+                   {"step": self.step, "episode": self.step * self.cfg.batch_size,
+                    "kl_coef": float(self.kl_ctl.value), "metrics": self.history,
+                    "num_processes": self.world})
+
+    def _load_checkpoint(self, folder: Path) -> None:
+        state = json.loads((folder / "trainer_state.json").read_text())
+        _load_weights(self.policy, folder)
+        _load_weights(self.value, folder / "value_model")
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+        self.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
+        rng = torch.load(folder / "rng_state.pt", weights_only=False)
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        self.kl_ctl.value = state["kl_coef"]
+        self.step, self.history = state["step"], state["metrics"]
+        log.info("resumed from %s (step %d)", folder, self.step)
+
+
+def _pos(attn):
+    return positions_from_mask(attn)
+
+
+def _describe(v) -> str:
+    if isinstance(v, torch.Tensor):
+        bad = v[~torch.isfinite(v)]
+        return f"{bad.flatten()[0].item()} ({bad.numel()} of {v.numel()} values)"
+    return str(v)
+
+
+def _load_weights(model, folder: Path) -> None:
+    """Copy the weights saved by ``save_pretrained`` in ``folder`` into ``model`` in place."""
+    if hasattr(model, "peft_config"):
+        from peft import load_peft_weights, set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_peft_weights(str(folder)))
+        return
+    loaded = type(model).from_pretrained(str(folder))
+    model.load_state_dict(loaded.state_dict())
