@@ -9,7 +9,8 @@ from rlhf_eval.errors import RlhfEvalError
 
 st.title("Runs")
 path = widgets.require_results()
-summary = cached.table(path, "checkpoint_summary")
+with st.spinner("Summarising every checkpoint (bootstrap intervals; cached afterwards)..."):
+    summary = cached.table(path, "checkpoint_summary")
 checkpoints = cached.table(path, "checkpoints")
 run_paths = dict(zip(*cached.table(path, "runs")[["run", "path"]].T.values))
 
