@@ -426,7 +426,7 @@ class ResultsStore:
         user changed its settings) keeps only the most recently written signature per run."""
         sql = ("SELECT g.run, g.checkpoint, c.step, c.is_baseline, c.kind, g.sample_id, g.gen_id, "
                "s.prompt, g.completion, s.references_json, sc.metric, sc.value, sc.signature, "
-               "sc.created_at FROM scores sc JOIN generations g ON g.gen_id = sc.gen_id "
+               "sc.rowid AS _written FROM scores sc JOIN generations g ON g.gen_id = sc.gen_id "
                "JOIN samples s ON s.sample_id = g.sample_id "
                "LEFT JOIN checkpoints c ON c.run = g.run AND c.checkpoint = g.checkpoint "
                "JOIN runs r ON r.run = g.run WHERE (? IS NULL OR g.run = ?)")
@@ -438,11 +438,12 @@ class ResultsStore:
         df["references"] = df.pop("references_json").map(json.loads)
         df["value"] = df["value"].astype(float)
         if latest_signature and len(df):
-            latest = (df.sort_values("created_at").groupby(["run", "metric"])["signature"]
+            # rowid grows with every insert: the last signature written wins
+            latest = (df.sort_values("_written").groupby(["run", "metric"])["signature"]
                       .last().rename("_latest"))
             df = df.join(latest, on=["run", "metric"])
             df = df[df["signature"] == df.pop("_latest")]
-        return df.drop(columns="created_at").reset_index(drop=True)
+        return df.drop(columns="_written").reset_index(drop=True)
 
     def checkpoint_summary(self, run: str | None = None, *, confidence: float = 0.95,
                            seed: int = 0, n_resamples: int = 1000):

@@ -365,6 +365,11 @@ class Suite:
                                              device=pick_device(self.cfg.device))
         return self._ref_model
 
+    def _kl_signature(self) -> str:
+        if getattr(self, "_kl_sig", None) is None:  # hashes the reference's files once
+            self._kl_sig = self._kl_metric(None, None).signature()
+        return self._kl_sig
+
     def _kl_metric(self, model, tokenizer):
         from .model_metrics import KLMetric
 
@@ -391,7 +396,7 @@ class Suite:
         kl_todo = []
         kl_sig = None
         if self.use_kl:
-            kl_sig = self._kl_metric(None, None).signature()
+            kl_sig = self._kl_signature()
             have = {g for g, _ in self.store.done_scores(list(done.values()), {"kl": kl_sig})}
             kl_todo = [s for s in self.samples if s.sample_id in done
                        and done[s.sample_id] not in have]

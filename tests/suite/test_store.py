@@ -180,3 +180,12 @@ def test_pairwise_label_validation(tmp_path):
     with pytest.raises(StoreError, match="winner"):
         s.add_pairwise_label(sample_id="s", gen_a="a", gen_b="b", winner="left")
     assert s.add_pairwise_label(sample_id="s", gen_a="a", gen_b="b", winner="tie") == 1
+
+
+def test_scores_frame_shows_the_latest_signature(tmp_path):
+    s = ResultsStore(tmp_path / "s.sqlite")
+    gid = _one_gen(s)
+    s.add_scores([(gid, "rouge1", "old-settings", 0.1)])
+    s.add_scores([(gid, "rouge1", "new-settings", 0.2)])
+    assert s.scores_frame()[["signature", "value"]].values.tolist() == [["new-settings", 0.2]]
+    assert len(s.scores_frame(latest_signature=False)) == 2
