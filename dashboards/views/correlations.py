@@ -16,24 +16,39 @@ if state.has_results:
 precomputed = C.find_precomputed(folders)
 
 SOURCES = {"summeval": "SummEval (bundled, scored here)",
-           "file": "Precomputed table (`rlhf-eval correlate --out DIR`)",
+           "file": "Precomputed (`rlhf-eval correlate --out DIR`)",
            "store": "This store's human judgments"}
-options = (["file"] if precomputed else []) + ["summeval"] + (["store"] if state.has_results
-                                                              else [])
+options = (["file"] if precomputed else []) + ["summeval"] \
+    + (["store"] if state.has_results else []) + ([] if precomputed else ["file"])
 origin = st.radio("Data", options, format_func=SOURCES.get, horizontal=True)
 level = st.selectbox("Level", ["system", "summary", "sample"],
                      help="summary: per input across systems, averaged; system: per-system "
                           "means; sample: all cells pooled (Deutsch et al. 2021)")
 method = st.selectbox("Method", ["kendall", "spearman", "pearson"])
 table, metrics, aspects, id_col = None, [], [], "doc_id"
+matrix, pairwise = None, None
 
 if origin == "file":
-    chosen = st.selectbox("Table", precomputed, format_func=str)
-    matrix = cached.correlation_file(chosen)
-    matrix = matrix[(matrix["level"] == level) & (matrix["method"] == method)]
-    if matrix.empty:
-        st.info(f"`{chosen}` has no {level}-level {method} correlations; pick another level "
-                "or method, or rerun `rlhf-eval correlate` with them.")
+    typed = st.text_input("correlations.json / .csv (or its folder)",
+                          value=str(precomputed[0]) if precomputed else "")
+    found = C.find_precomputed([typed]) if typed and Path(typed).is_dir() else \
+        ([Path(typed)] if typed and Path(typed).is_file() else [])
+    if not found:
+        st.info("No precomputed correlation table here. Write one with `rlhf-eval correlate "
+                "--summeval --metrics rouge,bleu,chrf,bertscore --pairwise --out DIR` (or "
+                "`--table FILE` / `--lab DIR`) and enter DIR above.")
+    else:
+        try:
+            every = cached.correlation_file(found[0])
+            pairwise = C.read_pairwise_table(found[0])
+        except RlhfEvalError as exc:
+            st.error(str(exc))
+            every = None
+        if every is not None:
+            matrix = every[(every["level"] == level) & (every["method"] == method)]
+            if matrix.empty:
+                st.info(f"`{found[0]}` has no {level}-level {method} correlations; pick another "
+                        "level or method, or rerun `rlhf-eval correlate` with them.")
 elif origin == "summeval":
     n_docs = st.slider("SummEval documents (16 system summaries each)", 5, 100, 20, step=5)
     picked = st.multiselect("Metrics", list(C.FAST_METRICS) + ["bertscore"],
@@ -52,14 +67,14 @@ elif origin == "summeval":
         st.info("SummEval's 1,600 summaries come with expert ratings of coherence, consistency, "
                 "fluency and relevance. Press **Score SummEval** to score the chosen documents "
                 "with the chosen metrics (ROUGE/BLEU/chrF: a few seconds per 20 documents), or "
-                "precompute everything with `rlhf-eval correlate --out DIR`.")
+                "precompute everything with `rlhf-eval correlate --summeval --out DIR`.")
 else:
     table, metrics, aspects = C.store_human_table(cached.table(path, "scores_frame"),
                                                   cached.table(path, "human_judgments"))
     id_col = "sample_id"
     if table.empty:
-        st.info("No human judgments in this store: add them with the Label page (pairwise) "
-                "or import ratings with `rlhf-eval data`.")
+        st.info("No human judgments in this store: collect pairwise labels on the Label page "
+                "(compared below), or import ratings with `rlhf-eval data`.")
         table = None
 
 if table is not None and metrics and aspects:
@@ -68,9 +83,6 @@ if table is not None and metrics and aspects:
                                            id_col, "system", 200)
     except RlhfEvalError as exc:
         st.error(str(exc))
-        matrix = None
-elif origin != "file":
-    matrix = None
 
 if matrix is not None and not matrix.empty:
     st.subheader(f"{method} correlation, {level} level")
@@ -93,18 +105,31 @@ if table is not None and metrics and aspects:
             st.caption(f"{method} ({level} level) = {r['value']:.3f}, 95% CI "
                        f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], n = {int(r['n'])}"
                        if r["value"] == r["value"] else f"undefined: {r.get('note', '')}")
+    if origin == "summeval":
+        with st.spinner("Pairwise agreement..."):
+            pairwise = cached.summeval_pairwise(table[["doc_id", "system", *metrics,
+                                                       *aspects]], tuple(metrics),
+                                                tuple(aspects))
 
-st.subheader("Pairwise agreement with human labels")
+if pairwise is not None and not pairwise.empty:
+    st.subheader("Pairwise agreement with human choices")
+    st.caption("How often the metric scores the human-preferred output higher (human ties "
+               "left out, metric ties count as misses). SummEval keeps only the experts' mean "
+               "rating, so its choices are derived from it and no inter-annotator ceiling is "
+               "known; `(inter-annotator)` rows are that ceiling where it is.")
+    st.dataframe(pairwise, hide_index=True)
+
+st.subheader("Agreement with this store's pairwise labels")
 labels = cached.table(path, "pairwise_labels") if state.has_results else None
 if labels is None or labels.empty:
     st.info("No pairwise labels yet: collect them on the Label page; each metric is then "
             "scored by how often it prefers the completion the annotators preferred.")
 else:
     agree = C.pairwise_metric_agreement(labeling.latest_labels(labels),
-                                        cached.table(path, "scores_frame"))
+                                        cached.table(path, "scores_frame"), n_resamples=500)
     ceiling = labeling.agreement(labels)
     st.dataframe(agree, hide_index=True)
-    st.caption("Annotator ceiling (agreement of annotators with each other, on pairs labeled "
-               f"by two or more): {ceiling['percent']:.0%} over {ceiling['n_items']} pairs"
-               if ceiling["n_items"] else
+    st.caption("Annotator ceiling (how often annotators agree with each other on pairs "
+               f"labeled by two or more): {ceiling['percent']:.0%} over {ceiling['n_items']} "
+               "pairs" if ceiling["n_items"] else
                "Annotator ceiling: needs pairs labeled by two or more annotators.")

@@ -67,3 +67,9 @@ def correlation_matrix(table: pd.DataFrame, metrics: tuple[str, ...], aspects: t
     cols = list(dict.fromkeys([id_col, system_col, *metrics, *aspects]))
     return _correlation_matrix(table[cols], metrics, aspects, level, method, id_col,
                                system_col, n_resamples)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def summeval_pairwise(table: pd.DataFrame, metrics: tuple[str, ...],
+                      aspects: tuple[str, ...]) -> pd.DataFrame:
+    return correlations.summeval_pairwise(table, metrics, aspects)

@@ -11,8 +11,9 @@
 
 Correlations themselves come from :mod:`rlhf_eval.evaluation.correlation` (three levels,
 Pearson/Spearman/Kendall, bootstrap intervals); this module only shapes tables for it.
-The pairwise table compares each metric's preference with the human labels of the Label page,
-next to the annotators' own agreement, the ceiling a metric cannot meaningfully exceed.
+Pairwise tables (:mod:`rlhf_eval.evaluation.correlation_pairwise`) compare each metric's
+preference with human choices: the Label page's labels, next to the annotators' own agreement
+(the ceiling a metric cannot meaningfully exceed), or SummEval choices derived from the ratings.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import pandas as pd
 FAST_METRICS = ("rouge", "bleu", "chrf")
 SUMMEVAL_ASPECTS = ("coherence", "consistency", "fluency", "relevance")
 TIDY_COLUMNS = ("metric", "aspect", "level", "method", "value", "ci_low", "ci_high", "n")
-TABLE_NAMES = ("correlations.parquet", "correlations.csv", "correlations.json")
+TABLE_NAMES = ("correlations.json", "correlations.csv", "correlations.parquet")
 SCORED_NAMES = ("scores.parquet", "scored.parquet", "table.parquet", "scores.csv")
 
 
@@ -38,9 +39,10 @@ def find_precomputed(folders: Sequence[str | Path]) -> list[Path]:
     found = []
     for folder in folders:
         for base in (Path(folder), Path(folder) / "correlations"):
-            for name in TABLE_NAMES:
+            for name in TABLE_NAMES:  # one per folder; JSON first: it has the pairwise table
                 if (base / name).is_file():
                     found.append(base / name)
+                    break
     return list(dict.fromkeys(found))
 
 
@@ -161,33 +163,63 @@ def single_correlation(table: pd.DataFrame, metric: str, aspect: str, *, level: 
 def pairwise_metric_agreement(labels: pd.DataFrame, scores: pd.DataFrame,
                               higher_is_better: dict[str, bool] | None = None,
                               n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """For each metric: on the human-labeled pairs with a non-tie verdict, how often the metric
-    prefers the same completion. Columns: metric, n, agree, accuracy, ci_low, ci_high.
+    """For each metric: on the human-labeled pairs (the Label page's ``pairwise_labels``), how
+    often the metric scores the human-preferred completion higher, by
+    :func:`rlhf_eval.evaluation.correlation_pairwise.pairwise_agreement` (human ties left out,
+    metric ties count as misses, interval resampling prompts). Pass one label per
+    (annotator, pair), e.g. :func:`rlhf_eval.dashboard.labeling.latest_labels`.
 
-    Each (annotator, pair) label counts once; a metric tie (equal scores) counts as half.
+    Columns: metric, agreement, ci_low, ci_high, agreement_excluding_metric_ties, n_pairs,
+    n_decided, human_ties, metric_ties, agree, disagree.
     """
-    from ..evaluation.stats import bootstrap_ci
+    from ..evaluation.correlation_pairwise import pairwise_agreement
+    from ..evaluation.stats import StatsError
 
-    cols = ["metric", "n", "agree", "accuracy", "ci_low", "ci_high"]
-    decided = labels[labels["winner"].isin(["a", "b"])] if not labels.empty else labels
-    if decided.empty or scores.empty:
+    cols = ["metric", "agreement", "ci_low", "ci_high", "agreement_excluding_metric_ties",
+            "n_pairs", "n_decided", "human_ties", "metric_ties", "agree", "disagree"]
+    if labels.empty or scores.empty:
         return pd.DataFrame(columns=cols)
     values = scores.pivot_table(index="gen_id", columns="metric", values="value",
                                 aggfunc="first")
     higher_is_better = higher_is_better or {}
     rows = []
     for metric in values.columns:
-        va = values[metric].reindex(decided["gen_a"]).to_numpy(dtype=float)
-        vb = values[metric].reindex(decided["gen_b"]).to_numpy(dtype=float)
-        sign = 1.0 if higher_is_better.get(metric, True) else -1.0
-        diff = sign * (va - vb)
-        human_a = (decided["winner"] == "a").to_numpy()
-        ok = np.isfinite(diff)
-        if ok.sum() == 0:
+        va = values[metric].reindex(labels["gen_a"]).to_numpy(dtype=float)
+        vb = values[metric].reindex(labels["gen_b"]).to_numpy(dtype=float)
+        if not higher_is_better.get(metric, True):
+            va, vb = -va, -vb
+        ok = np.isfinite(va) & np.isfinite(vb)
+        try:
+            res = pairwise_agreement(labels["winner"].to_numpy()[ok], va[ok], vb[ok],
+                                     groups=labels["sample_id"].to_numpy()[ok],
+                                     n_resamples=n_resamples, seed=seed)
+        except StatsError:  # every label on the scored pairs is a tie
             continue
-        points = np.where(diff[ok] == 0, 0.5, ((diff[ok] > 0) == human_a[ok]).astype(float))
-        ci = bootstrap_ci(points, n_resamples=n_resamples, seed=seed)
-        rows.append({"metric": str(metric), "n": int(ok.sum()), "agree": float(points.sum()),
-                     "accuracy": ci.estimate, "ci_low": ci.low, "ci_high": ci.high})
-    return pd.DataFrame(rows, columns=cols).sort_values("accuracy", ascending=False,
+        rows.append({"metric": str(metric), **res.as_dict()})
+    return pd.DataFrame(rows, columns=cols).sort_values("agreement", ascending=False,
                                                         kind="stable").reset_index(drop=True)
+
+
+def summeval_pairwise(table: pd.DataFrame, metrics: Sequence[str], aspects: Sequence[str],
+                      n_resamples: int = 200) -> pd.DataFrame:
+    """Pairwise agreement on SummEval, human choices derived from the expert means per aspect
+    (:func:`rlhf_eval.evaluation.correlation_pairwise.agreement_table`). The file keeps only the
+    mean of the 3 experts, so there is no inter-annotator ceiling for it."""
+    from ..evaluation.correlation_pairwise import agreement_table
+
+    return agreement_table(table, metrics=list(metrics), aspects=list(aspects), id_col="doc_id",
+                           system_col="system", n_resamples=n_resamples)
+
+
+def read_pairwise_table(path: str | Path) -> pd.DataFrame:
+    """The ``pairwise_agreement`` rows of a ``correlations.json`` (empty when absent)."""
+    path = Path(path)
+    if path.suffix != ".json":
+        sibling = path.with_suffix(".json")
+        if not sibling.is_file():
+            return pd.DataFrame()
+        path = sibling
+    with path.open(encoding="utf-8") as fh:
+        data = json.load(fh)
+    rows = data.get("pairwise_agreement") if isinstance(data, dict) else None
+    return pd.DataFrame(rows or [])

@@ -74,14 +74,30 @@ def test_store_human_table_joins_judgments_with_scores(store_path):
 
 def test_pairwise_metric_agreement_by_hand():
     labels = pd.DataFrame({"gen_a": ["a1", "a2", "a3", "a4"], "gen_b": ["b1", "b2", "b3", "b4"],
-                           "winner": ["a", "b", "a", "tie"]})
+                           "winner": ["a", "b", "a", "tie"], "sample_id": ["s1", "s2", "s3", "s4"]})
     scores = pd.DataFrame({"gen_id": ["a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"],
                            "metric": "m", "value": [2, 1, 2, 1, 5, 5, 0, 9]})
     out = C.pairwise_metric_agreement(labels, scores, n_resamples=100).iloc[0]
-    # pair 1 agrees, pair 2 disagrees, pair 3 metric tie = half, pair 4 human tie = excluded
-    assert out["n"] == 3 and out["accuracy"] == pytest.approx(1.5 / 3)
+    # pair 1 agrees, pair 2 disagrees, pair 3 is a metric tie (a miss), pair 4 a human tie
+    assert (out["n_decided"], out["agree"], out["disagree"], out["metric_ties"],
+            out["human_ties"]) == (3, 1, 1, 1, 1)
+    assert out["agreement"] == pytest.approx(1 / 3)
+    assert out["agreement_excluding_metric_ties"] == pytest.approx(1 / 2)
     lower = C.pairwise_metric_agreement(labels, scores, {"m": False}, n_resamples=100)
-    assert lower["accuracy"].item() == pytest.approx(1.5 / 3)  # flips 1 and 2: same count
+    assert (lower["agree"].item(), lower["disagree"].item()) == (1, 1)  # 1 and 2 swap
+
+
+def test_summeval_pairwise_and_precomputed_pairwise(summeval_scored, tmp_path):
+    table, _ = summeval_scored
+    out = C.summeval_pairwise(table, ["chrf"], ["relevance"], n_resamples=20)
+    assert 0 <= out["agreement"].item() <= 1 and out["n_pairs"].item() == 4 * 120
+    (tmp_path / "correlations.json").write_text(json.dumps(
+        {"correlations": [], "pairwise_agreement": out.to_dict(orient="records")}))
+    assert C.read_pairwise_table(tmp_path / "correlations.json")["metric"].tolist() == ["chrf"]
+    # a CSV table reads the pairwise rows of the JSON beside it, when there is one
+    assert len(C.read_pairwise_table(tmp_path / "correlations.csv")) == 1
+    (tmp_path / "only_csv").mkdir()
+    assert C.read_pairwise_table(tmp_path / "only_csv" / "correlations.csv").empty
 
 
 def test_rm_frames_from_a_real_analysis(store_dir):

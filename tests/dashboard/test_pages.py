@@ -166,7 +166,7 @@ def test_correlations_page_on_store_judgments_and_labels(store_path):
     by_label(at.radio, "Data").set_value("store").run()
     by_label(at.selectbox, "Level").set_value("sample").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Pairwise agreement" in s.value for s in at.subheader)
+    assert any("pairwise labels" in s.value for s in at.subheader)
     assert len(at.dataframe) >= 1  # metric-vs-human pairwise agreement table
 
 
@@ -182,3 +182,23 @@ def test_reward_model_page_reads_eval_rm_output(store_dir):
     by_label(at.text_input, "Folder with rm_eval.json (the --out of `rlhf-eval eval-rm`)") \
         .set_value(str(store_dir / "missing")).run()
     assert any("rm_eval.json" in e.value for e in at.error)
+
+
+def test_correlations_page_reads_a_precomputed_folder(store_path, tmp_path):
+    rows = [{"metric": m, "aspect": a, "level": "system", "method": "kendall", "value": v,
+             "ci_low": v - 0.1, "ci_high": v + 0.1, "n": 16}
+            for m, v in (("rouge1", 0.3), ("chrf", 0.5)) for a in ("coherence", "relevance")]
+    (tmp_path / "correlations.json").write_text(json.dumps(
+        {"correlations": rows, "pairwise_agreement": [
+            {"metric": "(inter-annotator)", "aspect": "relevance", "agreement": 0.7}]}))
+    at = app_test(store_path, "correlations")
+    by_label(at.radio, "Data").set_value("file").run()
+    by_label(at.text_input, "correlations.json / .csv (or its folder)").set_value(
+        str(tmp_path)).run()
+    assert_clean(at)
+    heat = charts(at)
+    assert heat and any("kendall correlation, system level" in s.value for s in at.subheader)
+    assert any("(inter-annotator)" in df.value["metric"].tolist() for df in at.dataframe
+               if "metric" in df.value)
+    by_label(at.selectbox, "Level").set_value("sample").run()
+    assert any("no sample-level kendall" in i.value for i in at.info)
