@@ -295,9 +295,10 @@ class Suite:
 
     def _check_reference_counts(self, prompts_path) -> None:
         """Metrics that need a fixed number of references fail before any model runs."""
-        counts = {}
+        counts = {}  # reference count -> first sample with it (no references: NULL, not a count)
         for k, s in enumerate(self.samples):
-            counts.setdefault(len(s.references), k)
+            if s.references:
+                counts.setdefault(len(s.references), k)
         for m in self.metrics:
             if not m.needs_references:
                 continue
@@ -306,7 +307,7 @@ class Suite:
                 raise DataError(f"metric {m.name!r} needs the same number of references for "
                                 f"every sample; sample {i1 + 1} has {c1}, sample {i2 + 1} has "
                                 f"{c2}", path=str(prompts_path), field="references")
-        if counts.keys() == {0}:
+        if not counts:
             log.warning("no sample has references: reference-based metrics will be missing "
                         "(NULL) for every sample")
 
