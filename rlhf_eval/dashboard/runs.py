@@ -15,13 +15,16 @@ import pandas as pd
 
 from ..errors import DataError
 
-# metrics.jsonl key -> column; the keys follow TRL's PPO logging names
-PPO_KEYS = {"objective/kl": "kl", "objective/scores": "proxy", "objective/gold": "gold"}
+# metrics.jsonl key -> column; the keys follow TRL's PPO logging names. The proxy is the raw RM
+# score: ``objective/rm_score`` where logged (``objective/scores`` may include penalties, e.g.
+# for a missing EOS), else ``objective/scores`` as TRL logs it.
+PPO_KEYS = {"objective/kl": "kl", "objective/gold": "gold"}
+PROXY_KEYS = ("objective/rm_score", "objective/scores")
 STEP_KEYS = ("step", "global_step", "update", "episode")
 
 
 def read_ppo_metrics(path: str | Path) -> pd.DataFrame:
-    """Read ``metrics.jsonl`` into columns step, kl, proxy, gold (gold NaN when not logged).
+    """Read ``metrics.jsonl`` into columns step, kl, proxy, gold (NaN when not logged).
 
     Lines without ``objective/kl`` (e.g. evaluation-only records) are skipped; a line that is
     not JSON, or a value that is not a number, raises DataError with file, line and field.
@@ -45,6 +48,8 @@ def read_ppo_metrics(path: str | Path) -> pd.DataFrame:
             row = {"step": _step(rec, len(rows))}
             for key, col in PPO_KEYS.items():
                 row[col] = _number(rec.get(key), path, lineno, key)
+            proxy_key = next((k for k in PROXY_KEYS if k in rec), PROXY_KEYS[-1])
+            row["proxy"] = _number(rec.get(proxy_key), path, lineno, proxy_key)
             rows.append(row)
     frame = pd.DataFrame(rows, columns=["step", "kl", "proxy", "gold"])
     return frame.sort_values("step", kind="stable").reset_index(drop=True)

@@ -40,6 +40,14 @@ def test_read_ppo_metrics_skips_lines_without_kl_and_keeps_missing_gold(tmp_path
         {"step": 1, "objective/kl": 0.1, "objective/scores": 0.5}]) + "\n")
     frame = R.read_ppo_metrics(path)
     assert frame["step"].tolist() == [1, 2] and frame["gold"].isna().all()
+    assert frame["proxy"].tolist() == [0.5, 1.0]
+
+
+def test_proxy_prefers_the_raw_rm_score(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 1, "objective/kl": 0.2, "objective/scores": -0.5,
+                                "objective/rm_score": 0.7}) + "\n")
+    assert R.read_ppo_metrics(path)["proxy"].tolist() == [0.7]
 
 
 def test_frontier_is_the_per_checkpoint_mean_of_the_scores(store_path):
