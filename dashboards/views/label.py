@@ -7,7 +7,12 @@ st.title("Label")
 path = widgets.require_results()
 checkpoints = cached.table(path, "checkpoints")
 
+# the name rides in the URL (?annotator=...), so a reload or a bookmark keeps it
+if "annotator" not in st.session_state:
+    st.session_state["annotator"] = st.query_params.get("annotator", "")
 annotator = st.text_input("Your name (annotator)", key="annotator").strip()
+if annotator:
+    st.query_params["annotator"] = annotator
 run = widgets.pick("Run", sorted(checkpoints["run"].unique()))
 ckpts = checkpoints[(checkpoints["run"] == run) & (checkpoints["checkpoint"] != "references")]
 names = list(ckpts.sort_values("step")["checkpoint"])

@@ -1,6 +1,6 @@
 """Streamlit cache wrappers around the package's reads and computations.
 
-Tables use ``st.cache_data`` keyed by the store path *and* its version (mtime and size of the
+Models (metric objects) use ``st.cache_resource``; tables use ``st.cache_data`` keyed by the store path *and* its version (mtime and size of the
 database and its WAL), so a checkpoint the suite just evaluated, or a label just submitted,
 shows on the next rerun while an unchanged store is read once. This module and
 :mod:`.widgets` are the only ones in the package that import Streamlit.
@@ -44,10 +44,19 @@ def correlation_file(path: str | Path) -> pd.DataFrame:
     return _correlation_file(str(path), Path(path).stat().st_mtime_ns).copy()
 
 
+@st.cache_resource(show_spinner=False)
+def metric(name: str):
+    """One metric object per process (BERTScore holds an encoder model: load it once)."""
+    from ..evaluation.metrics import get_metric
+
+    return get_metric(name)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def summeval_scored(n_docs: int | None, metrics: tuple[str, ...],
                     cache_dir: str | None) -> tuple[pd.DataFrame, list[str]]:
-    return correlations.score_summeval(n_docs, metrics, cache_dir=cache_dir)
+    return correlations.score_summeval(n_docs, [metric(m) for m in metrics],
+                                       cache_dir=cache_dir)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

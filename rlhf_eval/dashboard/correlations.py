@@ -87,9 +87,10 @@ def summeval_subset(n_docs: int | None = None) -> pd.DataFrame:
     return table
 
 
-def score_summeval(n_docs: int | None, metrics: Sequence[str] = FAST_METRICS,
+def score_summeval(n_docs: int | None, metrics: Sequence = FAST_METRICS,
                    cache_dir: str | Path | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """SummEval rows with one column per metric score; returns (table, score columns)."""
+    """SummEval rows with one column per metric score; returns (table, score columns).
+    ``metrics``: registry names or metric objects (:mod:`rlhf_eval.evaluation.metrics`)."""
     from ..evaluation.correlation_inputs import SUMMEVAL_SPEC, add_metric_scores
 
     table = summeval_subset(n_docs)

@@ -22,7 +22,7 @@ SUSPECT_RUN, SUSPECT_CKPT = "ppo-a", "checkpoint-300"
 TRUE_A, TRUE_B = 1.0, 0.5
 
 
-def add_hostile_sample(path: Path) -> str:
+def add_hostile_sample(path: Path, checkpoint: str = SUSPECT_CKPT) -> str:
     """One prompt where checkpoint-300's completion is markup and its scores say "reward
     hacking": the RM reward jumps while every quality metric falls."""
     sig = "greedy|max_new_tokens:48|seed:0|synthetic"
@@ -31,7 +31,7 @@ def add_hostile_sample(path: Path) -> str:
         store.add_samples([(sid, HOSTILE_PROMPT, ["a plain reference"], {"lab": True})])
         rows, gens = [], []
         for ck, text, reward, quality in ((BASELINE, "a plain summary", 0.0, 0.6),
-                                          (SUSPECT_CKPT, HOSTILE, 9.0, 0.01)):
+                                          (checkpoint, HOSTILE, 9.0, 0.01)):
             gid = gen_id_for(SUSPECT_RUN, ck, f"synthetic-{SUSPECT_RUN}-{ck}", sid, sig)
             gens.append({"gen_id": gid, "run": SUSPECT_RUN, "checkpoint": ck, "sample_id": sid,
                          "completion": text, "gen_signature": sig, "n_tokens": 10})
@@ -86,18 +86,30 @@ def write_rm_eval(folder: Path, seed: int = 0) -> None:
                                  "reward_rejected": float(r)}) + "\n")
 
 
-@pytest.fixture(scope="session")
-def store_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("dash")
-    path = fixture_store(root / "results.sqlite")
-    add_hostile_sample(path)
+def build_store(root: Path, **fixture_options) -> Path:
+    """The suite's fixture store plus the hostile sample, a PPO log and an RM evaluation."""
+    path = fixture_store(root / "results.sqlite", **fixture_options)
+    last = max(fixture_options.get("steps", (100, 200, 300)))
+    add_hostile_sample(path, checkpoint=f"checkpoint-{last}")
     run_dir = root / "ppo-a"
     run_dir.mkdir()
     write_ppo_log(run_dir / "metrics.jsonl")
     with ResultsStore(path) as store:
         store.add_run("ppo-a", path=str(run_dir))
     write_rm_eval(root / "rm" / "eval")
-    return root
+    return path
+
+
+@pytest.fixture(scope="session")
+def store_dir(tmp_path_factory) -> Path:
+    return build_store(tmp_path_factory.mktemp("dash")).parent
+
+
+@pytest.fixture(scope="session")
+def small_store(tmp_path_factory) -> Path:
+    """Fewer prompts and checkpoints: the served app computes its summary from scratch in
+    another process, and the browser test only needs something to draw."""
+    return build_store(tmp_path_factory.mktemp("small"), n_samples=6, steps=(100, 200))
 
 
 @pytest.fixture(scope="session")

@@ -47,13 +47,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> No
 
 
 @pytest.fixture(scope="module")
-def served(store_path, tmp_path_factory):
+def served(small_store, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "streamlit.log"
     cli = Path(sys.executable).with_name("rlhf-eval")
     cmd = [str(cli) if cli.exists() else sys.executable] + \
         ([] if cli.exists() else ["-m", "rlhf_eval.cli"]) + \
-        ["dashboard", "--store", str(store_path), "--port", str(port), "--headless"]
+        ["dashboard", "--store", str(small_store), "--port", str(port), "--headless"]
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,

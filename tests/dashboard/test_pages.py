@@ -202,3 +202,17 @@ def test_correlations_page_reads_a_precomputed_folder(store_path, tmp_path):
                if "metric" in df.value)
     by_label(at.selectbox, "Level").set_value("sample").run()
     assert any("no sample-level kendall" in i.value for i in at.info)
+
+
+def test_annotator_name_comes_from_the_url(writable_store):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import APP
+
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.session_state["store_path"] = str(writable_store)
+    at.query_params["annotator"] = "dana"
+    at.switch_page("views/label.py").run()
+    assert_clean(at)
+    assert by_label(at.text_input, "Your name (annotator)").value == "dana"
+    assert any(b.label == "Tie" for b in at.button)  # ready to label, no name to type
