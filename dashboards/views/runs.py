@@ -12,7 +12,8 @@ path = widgets.require_results()
 with st.spinner("Summarising every checkpoint (bootstrap intervals; cached afterwards)..."):
     summary = cached.table(path, "checkpoint_summary")
 checkpoints = cached.table(path, "checkpoints")
-run_paths = dict(zip(*cached.table(path, "runs")[["run", "path"]].T.values))
+runs_table = cached.table(path, "runs")
+run_paths = dict(zip(runs_table["run"], runs_table["path"]))
 
 all_runs = sorted(summary["run"].unique())
 chosen = st.multiselect("Runs (overlaid)", all_runs, default=all_runs)

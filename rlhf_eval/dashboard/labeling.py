@@ -100,13 +100,14 @@ def latest_labels(labels: pd.DataFrame) -> pd.DataFrame:
 
 
 def next_item(items: list[LabelItem], labels: pd.DataFrame, annotator: str) -> LabelItem | None:
-    """The first item this annotator has not labeled yet (None when all are done)."""
+    """The first item this annotator has not labeled yet, in either order (None when all are
+    done)."""
     done = set()
     if not labels.empty:
         mine = labels[labels["annotator"] == annotator]
-        done = set(zip(mine["gen_a"], mine["gen_b"]))
+        done = {frozenset(p) for p in zip(mine["gen_a"], mine["gen_b"])}
     for item in items:
-        if (item.gen_a, item.gen_b) not in done:
+        if frozenset((item.gen_a, item.gen_b)) not in done:
             return item
     return None
 
@@ -132,8 +133,9 @@ def human_winrates(labels: pd.DataFrame, gens: pd.DataFrame, *, n_resamples: int
     rows = []
     labels = labels.assign(_run=labels["gen_a"].map(run_of))
     for run, grp in labels.dropna(subset=["_run"]).groupby("_run", sort=True):
-        seen = sorted({(ck_of.get(a), ck_of.get(b)) for a, b in zip(grp["gen_a"], grp["gen_b"])
-                       if ck_of.get(a) and ck_of.get(b)})
+        seen = sorted({tuple(sorted((ck_of.get(a), ck_of.get(b))))
+                       for a, b in zip(grp["gen_a"], grp["gen_b"])
+                       if ck_of.get(a) and ck_of.get(b) and ck_of.get(a) != ck_of.get(b)})
         pairs = [p for a, b in seen for p in ((b, a), (a, b))]
         rows += human_winrate_rows(grp, gens[gens["run"] == run], run=run, pairs=pairs,
                                    confidence=confidence, n_resamples=n_resamples, seed=seed)
@@ -162,10 +164,10 @@ def agreement(labels: pd.DataFrame) -> dict:
 
     nan = float("nan")
     out = {"n_items": 0, "n_annotators": 0, "percent": nan, "kappa": nan, "alpha": nan}
-    labels = latest_labels(labels)
+    labels = labels.dropna(subset=["annotator"]) if not labels.empty else labels
     if labels.empty:
         return out
-    labels = latest_labels(oriented(labels.dropna(subset=["annotator"])))
+    labels = latest_labels(oriented(labels))
     codes = labels.assign(code=labels["winner"].map(CHOICE_CODES))
     matrix = codes.pivot_table(index="annotator", columns=["gen_a", "gen_b"], values="code",
                                aggfunc="last")  # (annotators, items), NaN = not labeled

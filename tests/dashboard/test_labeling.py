@@ -54,6 +54,8 @@ def test_next_item_skips_what_this_annotator_labeled():
     assert L.next_item(items, labels, "bob").sample_id == "s0"
     done = _labels([(f"a{k}", f"b{k}", "a", "ann") for k in range(3)])
     assert L.next_item(items, done, "ann") is None
+    reversed_ = _labels([(f"b{k}", f"a{k}", "a", "ann") for k in range(2)])  # other order
+    assert L.next_item(items, reversed_, "ann").sample_id == "s2"
 
 
 def test_agreement_matches_sklearn_and_hand_count():
@@ -88,6 +90,12 @@ def test_human_winrates_count_ties_half():
     assert ck["ci_low"] <= ck["winrate"] <= ck["ci_high"]
     base = wr[(wr["checkpoint"] == "base")].iloc[0]
     assert base["winrate"] == pytest.approx(1.5 / 4)
+    assert len(wr) == 2  # one row per orientation, no duplicates
+    # the same comparison stored the other way round counts for the same checkpoints
+    flipped = _labels([(b, a, {"a": "b", "b": "a", "tie": "tie"}[w], n) for a, b, w, n in rows])
+    again = L.human_winrates(flipped, gens, n_resamples=200)
+    assert len(again) == 2 and again.set_index("checkpoint").loc["ck", "winrate"] == \
+        pytest.approx(2.5 / 4)
 
 
 def test_label_items_pair_generations_by_prompt():
