@@ -162,3 +162,25 @@ def test_rlhf_eval_import_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("baseline, expected", [
+    ("previous", {("checkpoint-10", BASELINE), ("checkpoint-20", "checkpoint-10"),
+                  ("checkpoint-30", "checkpoint-20")}),
+    ("references", {("checkpoint-10", REFERENCES), ("checkpoint-20", REFERENCES),
+                    ("checkpoint-30", REFERENCES)}),
+])
+def test_other_baselines(evaluated, tiny_world, tmp_path, baseline, expected):
+    import rlhf_eval
+    from conftest import fresh_run
+
+    run = fresh_run({"run": evaluated["run"]}, tmp_path / "run")
+    df = rlhf_eval.evaluate(run, **{**eval_kwargs(tiny_world), "baseline": baseline,
+                                    "tie_policy": "exclude"})
+    assert df.attrs["report"]["models_loaded"] == 0
+    wr = ResultsStore(run / "results.sqlite", readonly=True).winrates()
+    wr = wr[wr["tie_policy"] == "exclude"]
+    assert set(zip(wr["checkpoint"], wr["baseline"])) == expected
+    if baseline == "references":  # only reference-free judges can compare with a reference
+        assert set(wr["judge"]) == {"reward", "gold"}
+    assert (wr["n"] == wr["wins"] + wr["losses"]).all()  # ties excluded
