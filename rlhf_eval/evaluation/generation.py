@@ -94,6 +94,27 @@ def _decode_loop(model, ids, mask, *, settings: GenerationSettings, uniforms, eo
     return truncate_after_eos(tokens, eos_id, pad_id)
 
 
+def context_limit(model) -> int | None:
+    """The model's position limit (GPT-2 ``n_positions``, Llama ``max_position_embeddings``)."""
+    for attr in ("n_positions", "max_position_embeddings"):
+        value = getattr(getattr(model, "config", None), attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def prompt_budget(model, max_prompt_tokens: int, max_new_tokens: int) -> int:
+    """Prompt tokens kept (from the end): ``max_prompt_tokens``, capped so that prompt and
+    completion fit the model's positions (past them GPT-2 fails with an index error)."""
+    limit = context_limit(model)
+    if limit is None:
+        return max_prompt_tokens
+    if max_new_tokens >= limit:
+        raise ConfigError(f"max_new_tokens={max_new_tokens} does not fit the model's "
+                          f"{limit} positions")
+    return min(max_prompt_tokens, limit - max_new_tokens)
+
+
 def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequence[str],
                    settings: GenerationSettings, device) -> list[tuple[str, int]]:
     """``(completion text, number of new tokens before EOS)`` per prompt, in input order."""
@@ -101,7 +122,8 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequenc
 
     from ..training.rollout import encode_prompts
 
-    q = encode_prompts(tokenizer, list(prompts), settings.max_prompt_tokens)
+    q = encode_prompts(tokenizer, list(prompts),
+                       prompt_budget(model, settings.max_prompt_tokens, settings.max_new_tokens))
     uniforms = torch.tensor(np.stack([sample_uniforms(settings.seed, sid,
                                                       settings.max_new_tokens)
                                       for sid in sample_ids]))

@@ -126,6 +126,9 @@ def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: S
     from ..training.ppo_models import positions_from_mask
     from ..training.rollout import encode_prompts
 
+    from .generation import context_limit
+
+    limit = context_limit(model)
     out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(completions[i]))
     model.eval()
@@ -134,8 +137,15 @@ def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: S
         q = encode_prompts(tokenizer, [prompts[i] for i in rows], max_prompt_tokens)
         comp = [tokenizer(completions[i], add_special_tokens=False)["input_ids"] for i in rows]
         qlen = q.attention_mask.sum(1).tolist()
-        seqs = [q.input_ids[b, q.input_ids.size(1) - qlen[b]:].tolist() + comp[b]
-                for b in range(len(rows))]
+        seqs = []
+        for b in range(len(rows)):
+            query = q.input_ids[b, q.input_ids.size(1) - qlen[b]:].tolist()
+            if limit is not None and len(query) + len(comp[b]) > limit:
+                if len(comp[b]) >= limit:
+                    raise ModelError(f"a completion of {len(comp[b])} tokens does not fit the "
+                                     f"model's {limit} positions")
+                query = query[len(query) + len(comp[b]) - limit:]  # cut the prompt's start
+            seqs.append(query + comp[b])
         width = max(len(s) for s in seqs)
         ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)

@@ -184,3 +184,20 @@ def test_other_baselines(evaluated, tiny_world, tmp_path, baseline, expected):
     if baseline == "references":  # only reference-free judges can compare with a reference
         assert set(wr["judge"]) == {"reward", "gold"}
     assert (wr["n"] == wr["wins"] + wr["losses"]).all()  # ties excluded
+
+
+def test_long_prompts_are_cut_to_the_models_positions(tiny_world):
+    from rlhf_eval.evaluation.generation import GenerationSettings, generate_batch
+    from rlhf_eval.evaluation.model_metrics import completion_logprobs
+    from rlhf_eval.models import load_causal_lm, load_tokenizer
+
+    model = load_causal_lm(tiny_world["sft"])  # 256 positions
+    tok = load_tokenizer(tiny_world["sft"], require_pad=True)
+    long_prompt = " ".join(s.prompt for s in tiny_world["samples"]) * 2
+    assert len(tok(long_prompt)["input_ids"]) > 400
+    cfg = GenerationSettings(max_new_tokens=6, max_prompt_tokens=1024)
+    (text, n), = generate_batch(model, tok, [long_prompt], ["x"], cfg, "cpu")
+    lp, = completion_logprobs(model, tok, [long_prompt], [text or "a"], max_prompt_tokens=1024,
+                              batch_size=1, device="cpu")
+    assert np.isfinite(lp).all() and len(lp) == len(tok(text or "a",
+                                                        add_special_tokens=False)["input_ids"])
