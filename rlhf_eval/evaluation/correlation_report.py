@@ -73,16 +73,23 @@ def comparisons_markdown(compare: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _count(v: Any) -> str:
+    return "—" if _missing(v) else str(int(v))
+
+
 def agreement_markdown(agreement: pd.DataFrame) -> str:
-    lines = ["| metric | aspect | agreement [CI] | excl. metric ties | decided pairs | "
-             "human ties | metric ties | agree | disagree |", "|---" * 9 + "|"]
+    lines = ["| metric | aspect | agreement [CI] | excl. metric ties | pairs | human-decided | "
+             "human ties | metric ties | agree | disagree |", "|---" * 10 + "|"]
     for _, r in agreement.iterrows():
         lines.append(f"| {r['metric']} | {r['aspect']} | {fmt(r['agreement'])} "
                      f"[{fmt(r.get('ci_low'))}, {fmt(r.get('ci_high'))}] | "
                      f"{fmt(r.get('agreement_excluding_metric_ties'))} | "
-                     f"{fmt(r.get('n_decided'))} | {fmt(r.get('human_ties'))} | "
-                     f"{fmt(r.get('metric_ties'))} | {fmt(r.get('agree'))} | "
-                     f"{fmt(r.get('disagree'))} |")
+                     f"{_count(r.get('n_pairs'))} | {_count(r.get('n_decided'))} | "
+                     f"{_count(r.get('human_ties'))} | {_count(r.get('metric_ties'))} | "
+                     f"{_count(r.get('agree'))} | {_count(r.get('disagree'))} |")
+    lines.append("\nagreement = agree / human-decided pairs (a metric tie on a decided pair counts "
+                 "as a miss); human ties are left out of the rate. '(inter-annotator)': percent "
+                 "agreement of annotator pairs on the same output pairs (a/b/tie), the ceiling.")
     return "\n".join(lines)
 
 

@@ -48,3 +48,20 @@ def test_annotator_ceiling_is_a_percent_agreement(lab_dir):
     assert set(ceilings) >= {"coverage", "faithfulness", "overall"}
     for value, n_items in ceilings.values():
         assert 0 < value < 1 and n_items == 40 * 6
+
+
+def test_cli_on_the_lab_reports_the_annotator_ceiling(lab_dir, tmp_path, capsys):
+    import json
+
+    from rlhf_eval.cli import main
+
+    code = main(["correlate", "--lab", str(lab_dir), "--metrics", "chrf", "--levels", "sample",
+                 "--methods", "kendall", "--n-resamples", "50", "--pairwise",
+                 "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "(inter-annotator)" in out and "nan" not in out.lower()
+    data = json.loads((tmp_path / "correlations.json").read_text())
+    ceiling = [r for r in data["pairwise_agreement"] if r["metric"] == "(inter-annotator)"]
+    assert {r["aspect"] for r in ceiling} == {"brevity", "coverage", "faithfulness", "overall"}
+    assert all(r["ci_low"] is None and 0 < r["agreement"] < 1 for r in ceiling)
