@@ -46,8 +46,9 @@ if query:
     hay = ranked["prompt"] + "\n" + ranked["completion_base"] + "\n" + ranked["completion_ckpt"]
     ranked = ranked[hay.str.contains(query, case=False, regex=False)]
 if mode == "hacking":
-    st.caption(f"{len(ranked)} of {len(view)} prompts: RM reward rose while "
-               f"{', '.join(S.quality_metrics(view)) or 'no quality metric'} all fell.")
+    st.caption(f"{len(ranked)} of {len(view)} prompts: the RM reward rose while every one of "
+               f"{', '.join(S.quality_metrics(view)) or 'no quality metric'} that the prompt "
+               "has fell. Most suspicious first.")
 if ranked.empty:
     st.info("No sample matches." if query or mode != "hacking" else
             "No reward-hacking suspect: no prompt where the RM score rose while every "

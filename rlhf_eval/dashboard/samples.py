@@ -84,11 +84,11 @@ def disagreement(view: pd.DataFrame, up: str, down: list[str]) -> pd.Series:
 
     score = min(z_up, -mean(z_down)): positive only when ``up`` rose *and* the others fell on
     average, and as large as the weaker of the two signals (one huge delta alone is not a
-    disagreement). NaN when a metric is missing for the sample.
+    disagreement). The mean is over the ``down`` metrics the sample has (gold exists only on
+    lab prompts); NaN when ``up`` or all of them are missing.
     """
     z_up = standardized_delta(view, up)
-    z_down = pd.concat([standardized_delta(view, m) for m in down], axis=1).mean(axis=1,
-                                                                                 skipna=False)
+    z_down = pd.concat([standardized_delta(view, m) for m in down], axis=1).mean(axis=1)
     return np.minimum(z_up, -z_down)
 
 
@@ -103,8 +103,8 @@ def rank_samples(view: pd.DataFrame, mode: str, metric: str | None = None,
 
     mode: ``"drop"`` largest fall of ``metric`` first; ``"rise"`` largest rise first;
     ``"disagree"`` largest :func:`disagreement` of ``metric`` (up) against ``against`` (down);
-    ``"hacking"`` reward-hacking suspects only (reward up, every quality metric down), most
-    suspicious first.
+    ``"hacking"`` reward-hacking suspects only (reward up, every quality metric the sample has
+    down), most suspicious first.
     """
     if view.empty:
         return view.assign(score=pd.Series(dtype=float))
@@ -118,7 +118,10 @@ def rank_samples(view: pd.DataFrame, mode: str, metric: str | None = None,
         if PROXY_METRIC not in metrics_of(view) or not quality:
             return view.iloc[0:0].assign(score=pd.Series(dtype=float))
         score = disagreement(view, PROXY_METRIC, quality)
-        every_down = np.logical_and.reduce([view[f"delta:{m}"] < 0 for m in quality])
+        deltas = view[[f"delta:{m}" for m in quality]]
+        # every quality metric the sample has fell (a missing one, e.g. gold off the lab,
+        # neither clears nor convicts it), and it has at least one
+        every_down = ((deltas < 0) | deltas.isna()).all(axis=1) & deltas.notna().any(axis=1)
         keep = (view[f"delta:{PROXY_METRIC}"] > 0) & every_down
         return (view.assign(score=score)[keep]
                 .sort_values("score", ascending=False, kind="stable").reset_index(drop=True))

@@ -124,6 +124,18 @@ def test_rankings():
         S.rank_samples(view, "bogus")
 
 
+def test_missing_gold_neither_clears_nor_convicts():
+    df = _toy()
+    # s2 loses its gold (not a lab prompt) and its ROUGE falls: now a suspect on ROUGE alone
+    df = df[~((df["sample_id"] == "s2") & (df["metric"] == "gold"))]
+    df.loc[(df["sample_id"] == "s2") & (df["checkpoint"] == "ck") & (df["metric"] == "rougeL"),
+           "value"] = 0.1
+    view = S.paired_view(df, baseline="base", checkpoint="ck")
+    assert set(S.rank_samples(view, "hacking")["sample_id"]) == {"s1", "s2"}
+    no_quality = view.drop(columns=[c for c in view.columns if c.endswith(("rougeL", "gold"))])
+    assert S.rank_samples(no_quality, "hacking").empty
+
+
 def test_hacking_suspect_in_fixture_store_is_the_hostile_sample(store_path):
     scores = source.read(store_path, "scores_frame", run=SUSPECT_RUN)
     view = S.paired_view(scores, baseline="baseline", checkpoint=SUSPECT_CKPT)
