@@ -12,6 +12,7 @@
           --methods pearson,spearman,kendall  --resample inputs|systems|both
           --n-resamples 1000 --seed 0 --confidence 0.95 --out DIR
           --compare bertscore_f:rouge2 (repeatable)  --pairwise
+          --choices FILE [--sample-id-col sample_id]   (explicit pairwise human choices)
 
 Levels (Deutsch et al. 2021): summary = per input across systems, averaged (inputs with a
 constant vector are skipped and counted); system = per-system means; sample = pooled.
@@ -70,6 +71,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairwise", action="store_true",
                         help="also report pairwise agreement with human choices derived from "
                              "each aspect (ties explicit)")
+    parser.add_argument("--choices", metavar="FILE",
+                        help="explicit pairwise human choices (sample_a, sample_b, winner, "
+                             "annotator) whose ids are in --sample-id-col: agreement of each "
+                             "metric with them, and the annotators' own agreement")
+    parser.add_argument("--sample-id-col", default="sample_id",
+                        help="table column with the sample ids that --choices refer to")
     parser.add_argument("--max-inputs", type=int,
                         help="use only the first N inputs (quick looks)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
@@ -191,6 +198,20 @@ def run(args) -> int:
         if not ceilings:
             notes.append("pairwise agreement: no per-annotator choices, so no inter-annotator "
                          "ceiling")
+    if args.choices:
+        import pandas as pd
+
+        from ..evaluation.correlation_pairwise import choices_agreement_table
+        from ..io import read_records
+
+        choices = read_records(args.choices, "choice").records
+        explicit = choices_agreement_table(table, choices, metrics=metric_cols,
+                                           sample_id_col=args.sample_id_col,
+                                           id_col=spec.id_col, source=args.choices,
+                                           n_resamples=args.n_resamples, seed=args.seed,
+                                           confidence=args.confidence)
+        agreement = explicit if agreement is None else pd.concat([agreement, explicit],
+                                                                 ignore_index=True)
     elapsed = time.perf_counter() - t0
     notes.append(f"{len(grid.inputs)} inputs x {len(grid.systems)} systems; metrics scored in "
                  f"{t_metrics:.1f} s, total {elapsed:.1f} s")

@@ -149,3 +149,55 @@ def agreement_table(table: pd.DataFrame, *, metrics: Sequence[str], aspects: Seq
             rows.append({"metric": "(inter-annotator)", "aspect": aspect, "agreement": value,
                          "n_pairs": n_items})
     return pd.DataFrame(rows)
+
+
+def choices_agreement_table(table: pd.DataFrame, choices: Sequence, *, metrics: Sequence[str],
+                            sample_id_col: str, id_col: str | None = None,
+                            source: str = "<choices>", n_resamples: int = 1000, seed: int = 0,
+                            confidence: float = 0.95) -> pd.DataFrame:
+    """Pairwise agreement of each metric with explicit human choices
+    (:class:`~rlhf_eval.schema.PairwiseChoice` records whose ``sample_a``/``sample_b`` are ids
+    in ``table[sample_id_col]``), aspect ``"choice"``. Every judgment counts (two annotators on
+    one pair are two choices); the interval resamples inputs (``id_col``) when given, else
+    output pairs. Where some pair was judged by two or more annotators, their percent agreement
+    (:func:`rlhf_eval.agreement.agreement_table`) is added as the ``(inter-annotator)`` row.
+    A choice naming an id not in the table is a DataError with the record's position."""
+    if sample_id_col not in table.columns:
+        raise DataError("column not found", field=sample_id_col)
+    ids = table[sample_id_col].astype(str)
+    dup = ids.duplicated()
+    if dup.any():
+        raise DataError(f"sample id {ids[dup].iloc[0]!r} appears twice in the table",
+                        line=int(np.flatnonzero(dup.to_numpy())[0]) + 1, field=sample_id_col)
+    position = {sid: k for k, sid in enumerate(ids)}
+    ia, ib = [], []
+    for n, c in enumerate(choices):
+        for name, sid in (("sample_a", c.sample_a), ("sample_b", c.sample_b)):
+            if sid not in position:
+                raise DataError(f"no sample {sid!r} in the table (column {sample_id_col!r})",
+                                path=source, line=n + 1, field=name)
+        ia.append(position[c.sample_a])
+        ib.append(position[c.sample_b])
+    if not ia:
+        raise DataError("no pairwise choices", path=source)
+    ia, ib = np.asarray(ia), np.asarray(ib)
+    winner = [c.winner for c in choices]
+    groups = table[id_col].astype(str).to_numpy()[ia] if id_col else None
+    rows = []
+    for metric in metrics:
+        sa = table[metric].to_numpy(dtype=float)[ia]
+        sb = table[metric].to_numpy(dtype=float)[ib]
+        keep = np.isfinite(sa) & np.isfinite(sb)
+        res = pairwise_agreement(np.asarray(winner, dtype=object)[keep], sa[keep], sb[keep],
+                                 groups=None if groups is None else groups[keep],
+                                 n_resamples=n_resamples, seed=seed, confidence=confidence)
+        rows.append({"metric": metric, "aspect": "choice", **res.as_dict(),
+                     "n_missing_scores": int((~keep).sum())})
+    from ..agreement import agreement_table as iaa_table
+
+    iaa = iaa_table(list(choices), level="nominal")
+    if len(iaa) and np.isfinite(iaa["percent_agreement"].iloc[0]):
+        rows.append({"metric": "(inter-annotator)", "aspect": "choice",
+                     "agreement": float(iaa["percent_agreement"].iloc[0]),
+                     "n_pairs": int(iaa["n_items"].iloc[0])})
+    return pd.DataFrame(rows)

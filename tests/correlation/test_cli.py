@@ -103,3 +103,30 @@ def test_summeval_subset_with_computed_metrics(tmp_path, capsys):
     assert [p.stat().st_mtime_ns for p in caches] == stamps
     assert json.loads((out / "correlations.json").read_text())["correlations"] == \
         data["correlations"]
+
+
+def test_explicit_choices_file(tmp_path, tidy, grids, capsys):
+    x, y = grids
+    table = tidy(x, y)
+    table["sample_id"] = [f"{d}/{s}" for d, s in zip(table["doc"], table["sys"])]
+    table["refs"] = table["refs"].map(json.dumps)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    lines = [{"sample_a": "d0/s0", "sample_b": "d0/s1", "winner": "a", "annotator": "u1"},
+             {"sample_a": "d0/s0", "sample_b": "d0/s1", "winner": "b", "annotator": "u2"},
+             {"sample_a": "d1/s2", "sample_b": "d1/s3", "winner": "tie", "annotator": "u1"},
+             {"sample_a": "d2/s0", "sample_b": "d2/s4", "winner": "b", "annotator": "u1"}]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    args = ["--table", str(tmp_path / "t.csv"), "--id-col", "doc", "--system-col", "sys",
+            "--output-col", "out", "--refs-col", "refs", "--human-cols", "h",
+            "--metric-cols", "m", "--levels", "sample", "--methods", "kendall",
+            "--n-resamples", "20", "--out", str(tmp_path / "o")]
+    code, out, err = _main(capsys, *args, "--choices", str(tmp_path / "c.jsonl"))
+    assert code == 0, err
+    rows = json.loads((tmp_path / "o" / "correlations.json").read_text())["pairwise_agreement"]
+    metric_row = [r for r in rows if r["metric"] == "m"][0]
+    assert (metric_row["n_pairs"], metric_row["human_ties"]) == (4, 1)
+    assert [r["agreement"] for r in rows if r["metric"] == "(inter-annotator)"] == [0.0]
+    lines[3]["sample_b"] = "d9/s9"
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    code, _, err = _main(capsys, *args, "--choices", str(tmp_path / "c.jsonl"))
+    assert code == 2 and "c.jsonl:4: field 'sample_b': no sample 'd9/s9'" in err

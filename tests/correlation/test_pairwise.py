@@ -69,3 +69,24 @@ def test_choices_from_scores_and_table(tidy):
     assert row["disagree"] == 0 and row["agreement"] == 1.0
     assert row["human_ties"] == int((pairs["winner"] == "tie").sum())
     assert table.iloc[1]["metric"] == "(inter-annotator)"
+
+
+def test_explicit_choices_with_annotator_ceiling():
+    from rlhf_eval.evaluation.correlation_pairwise import choices_agreement_table
+    from rlhf_eval.schema import PairwiseChoice as C
+
+    table = pd.DataFrame({"sample_id": ["x", "y", "z", "w"], "doc": ["d1", "d1", "d1", "d2"],
+                          "m": [3.0, 2.0, 2.0, 1.0]})
+    choices = [C("x", "y", "a", "ann1"), C("x", "y", "a", "ann2"),  # both agree with m
+               C("y", "z", "a", "ann1"), C("y", "z", "b", "ann2"),  # m ties y and z
+               C("z", "x", "tie", "ann1")]                          # human tie
+    res = choices_agreement_table(table, choices, metrics=["m"], sample_id_col="sample_id",
+                                  id_col="doc", n_resamples=20)
+    row = res.iloc[0]
+    assert (row["n_decided"], row["agree"], row["metric_ties"], row["human_ties"]) == (4, 2, 2, 1)
+    assert row["agreement"] == 0.5
+    ceiling = res.iloc[1]
+    assert ceiling["metric"] == "(inter-annotator)" and ceiling["agreement"] == 0.5
+    with pytest.raises(DataError, match=r"c.jsonl:2: field 'sample_b': no sample 'q'"):
+        choices_agreement_table(table, [choices[0], C("x", "q", "a")], metrics=["m"],
+                                sample_id_col="sample_id", source="c.jsonl", n_resamples=5)
