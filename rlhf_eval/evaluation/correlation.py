@@ -25,7 +25,7 @@ et al. (2021, sec. 5), and at the system level Williams' test for dependent corr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
