@@ -43,7 +43,11 @@ class LabConfig:
 
 SIZES: dict[str, dict] = {
     "demo": {},
-    "test": dict(n_train=300, n_eval=40, n_rankings=60, n_rated_prompts=20),
+    # shorter, simpler documents (one entity, two key facts): a tiny policy learns them in a
+    # few hundred SFT steps, which keeps the tests of every area that trains on the lab fast
+    "test": dict(n_train=300, n_eval=40, n_rankings=60, n_rated_prompts=20,
+                 documents=DocumentConfig(entities=(1, 1), key_facts=(2, 2),
+                                          distractor_facts=(1, 2), filler_sentences=(0, 1))),
 }
 
 

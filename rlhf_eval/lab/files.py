@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 from ..io import atomic_write_json, write_records
@@ -43,5 +44,6 @@ def write_lab(dataset: LabDataset, out_dir) -> dict:
         "counts": counts,
         "sha256": {name: _sha256(out / name) for name in FILES},
     }
+    manifest = json.loads(json.dumps(manifest))  # tuples -> lists: the same as the file says
     atomic_write_json(out / "lab.json", manifest)
     return manifest

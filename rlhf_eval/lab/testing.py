@@ -23,7 +23,8 @@ from .dataset import lab_config
 #: The fast settings: a small lab whose documents are short, and a short SFT run that still
 #: beats an untrained policy clearly on gold reward and ROUGE-L (see tests/lab/test_sft.py).
 FAST_SFT = SFTConfig(max_steps=300, batch_size=16, lr=3e-3, warmup_steps=20, vocab_size=512,
-                     n_layer=2, n_embd=64, n_head=4, max_length=160, progress=False)
+                     n_layer=2, n_embd=64, n_head=4, max_length=192, num_threads=1,
+                     progress=False)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelError
 
 log = logging.getLogger(__name__)
 IGNORE_INDEX = -100
@@ -47,6 +47,10 @@ class SFTConfig:
     lora_alpha: int = 16
     seed: int = 0
     device: str = "auto"
+    # torch intra-op threads while training (None: leave torch's setting). Tiny models gain
+    # little from a second thread, and on a CPU shared with other jobs spinning OpenMP threads
+    # made a step about 10x slower than one thread (measured here, load ~15 on 2 cores).
+    num_threads: int | None = None
     log_every: int = 10
     progress: bool = True
 
@@ -182,11 +186,23 @@ def train_sft(cfg: SFTConfig, samples, out_dir, *, corpus: Sequence[str] = ()) -
     ``corpus``: extra texts for the tiny tokenizer (the samples' own texts are always used)."""
     import torch
 
-    from ..models import pick_device
-
     samples = list(samples)
     if not samples:
         raise DataError("no SFT samples", field="completion")
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _train(cfg, samples, out_dir, corpus)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: SFTConfig, samples, out_dir, corpus) -> SFTResult:
+    import torch
+
+    from ..models import pick_device
+
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # dropout draws from the global generator
     texts = [s.prompt + s.completion for s in samples] + list(corpus)
@@ -262,6 +278,7 @@ def _save(model, tokenizer, cfg: SFTConfig, out_dir, metrics, n_examples: int, w
     from ..io import atomic_dir, atomic_write_json, write_records
 
     with atomic_dir(out_dir) as tmp:
+        tmp.chmod(0o755)  # a temp dir is private (0700); the model folder is meant to be shared
         if cfg.lora:
             model.save_pretrained(tmp / "adapter")
             model = model.merge_and_unload()  # the folder itself loads without peft
@@ -283,6 +300,8 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     import torch
 
     device = next(model.parameters()).device
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None)
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     out: list[str] = []
@@ -290,8 +309,13 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
         for i in range(0, len(prompts), batch_size):
             enc = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True,
                             add_special_tokens=False).to(device)
+            width = enc["input_ids"].shape[1]
+            room = max_new_tokens if limit is None else min(max_new_tokens, limit - width)
+            if room < 1:
+                raise ModelError(f"a prompt of {width} tokens leaves no room to generate in "
+                                 f"the model's {limit} positions")
             with torch.no_grad():
-                gen = model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                gen = model.generate(**enc, do_sample=False, max_new_tokens=room,
                                      eos_token_id=tokenizer.eos_token_id,
                                      pad_token_id=tokenizer.pad_token_id)
             new = gen[:, enc["input_ids"].shape[1]:]  # (B, new)
