@@ -7,7 +7,7 @@ import pytest
 
 from rlhf_eval.store import ResultsStore
 
-from conftest import HOSTILE, HOSTILE_PROMPT, app_test
+from dashboard_helpers import HOSTILE, HOSTILE_PROMPT, app_test
 
 PAGES = [None, "correlations", "samples", "reward_model", "label"]
 
@@ -207,7 +207,7 @@ def test_correlations_page_reads_a_precomputed_folder(store_path, tmp_path):
 def test_annotator_name_comes_from_the_url(writable_store):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import APP
+    from dashboard_helpers import APP
 
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.session_state["store_path"] = str(writable_store)

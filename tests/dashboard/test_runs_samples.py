@@ -10,7 +10,7 @@ from rlhf_eval.dashboard import samples as S
 from rlhf_eval.dashboard import source
 from rlhf_eval.errors import DataError
 
-from conftest import HOSTILE, SUSPECT_CKPT, SUSPECT_RUN, TRUE_A, TRUE_B
+from dashboard_helpers import HOSTILE, SUSPECT_CKPT, SUSPECT_RUN, TRUE_A, TRUE_B
 
 
 def test_read_ppo_metrics_and_fit_on_it(store_dir):
