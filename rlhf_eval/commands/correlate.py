@@ -133,6 +133,7 @@ def _load(args):
     if args.max_inputs:
         keep = list(dict.fromkeys(table[spec.id_col]))[:args.max_inputs]
         table = table[table[spec.id_col].isin(keep)].reset_index(drop=True)
+        table.attrs.pop("first_line", None)  # rows no longer match file lines
         notes.append(f"restricted to the first {len(keep)} inputs (--max-inputs)")
     return table, spec, human, name, notes
 

@@ -81,11 +81,15 @@ def grid_from_table(table: pd.DataFrame, *, id_col: str, system_col: str,
                     value_cols: Iterable[str], source: str = "<table>") -> ScoreGrid:
     """Pivot a tidy table (one row per input x system) into a :class:`ScoreGrid`.
 
-    Errors name the row (1-based, as in the file for CSV/JSONL tables) and the column:
+    Errors name the line (the row's line in the file for tables from
+    :func:`~rlhf_eval.evaluation.correlation_inputs.read_table`, else the 1-based row) and the
+    column:
     a missing column, a duplicated (input, system) pair, or a non-numeric score. Missing
     scores (NaN/None) are allowed: they become empty cells, reported as exclusions later.
     """
     value_cols = list(value_cols)
+    # read_table records where data rows start in the file (2 in a CSV with a header)
+    first = int(table.attrs.get("first_line", 1))
     for col in [id_col, system_col, *value_cols]:
         if col not in table.columns:
             raise DataError(f"column not found; the table has {', '.join(map(str, table.columns))}",
@@ -95,9 +99,9 @@ def grid_from_table(table: pd.DataFrame, *, id_col: str, system_col: str,
     if dup.any():
         rows = np.flatnonzero(dup.to_numpy())[:2]
         raise DataError(f"input {keys.iloc[rows[0], 0]!r} x system {keys.iloc[rows[0], 1]!r} "
-                        f"appears more than once (rows {rows[0] + 1} and {rows[1] + 1}); "
-                        "average repeated judgments before correlating",
-                        path=source, line=int(rows[1]) + 1, field=system_col)
+                        f"appears more than once (lines {rows[0] + first} and "
+                        f"{rows[1] + first}); average repeated judgments before correlating",
+                        path=source, line=int(rows[1]) + first, field=system_col)
     inputs = tuple(dict.fromkeys(keys[id_col]))
     systems = tuple(sorted(set(keys[system_col])))
     r_idx = pd.Index(inputs).get_indexer(keys[id_col])
@@ -108,11 +112,11 @@ def grid_from_table(table: pd.DataFrame, *, id_col: str, system_col: str,
         bad = np.flatnonzero(np.isnan(values) & table[col].notna().to_numpy())
         if bad.size:
             raise DataError(f"expected a number, found {table[col].iloc[bad[0]]!r}",
-                            path=source, line=int(bad[0]) + 1, field=col)
+                            path=source, line=int(bad[0]) + first, field=col)
         if np.isinf(values).any():
             row = int(np.flatnonzero(np.isinf(values))[0])
             raise DataError(f"expected a finite number, found {values[row]}", path=source,
-                            line=row + 1, field=col)
+                            line=row + first, field=col)
         grid = np.full((len(inputs), len(systems)), np.nan)
         grid[r_idx, s_idx] = values
         columns[col] = grid

@@ -130,3 +130,17 @@ def test_explicit_choices_file(tmp_path, tidy, grids, capsys):
     (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     code, _, err = _main(capsys, *args, "--choices", str(tmp_path / "c.jsonl"))
     assert code == 2 and "c.jsonl:4: field 'sample_b': no sample 'd9/s9'" in err
+
+
+def test_bad_score_in_csv_names_the_file_line(tmp_path, tidy, grids, capsys):
+    x, y = grids
+    table = tidy(x, y)
+    table["refs"] = table["refs"].map(json.dumps)
+    table["h"] = table["h"].astype(object)
+    table.loc[4, "h"] = "n/a?"           # data row 5 = line 6 of the file (after the header)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    code, _, err = _main(capsys, "--table", str(tmp_path / "t.csv"), "--id-col", "doc",
+                         "--system-col", "sys", "--output-col", "out", "--refs-col", "refs",
+                         "--human-cols", "h", "--metric-cols", "m", "--out", str(tmp_path / "o"))
+    assert code == 2
+    assert "t.csv:6: field 'h': expected a number, found 'n/a?'" in err
