@@ -68,7 +68,8 @@ def percentile_interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[
     return float(low), float(high), int(finite.size)
 
 
-def resample_groups(groups: Sequence, rng: np.random.Generator, n_resamples: int) -> list[np.ndarray]:
+def resample_groups(groups: Sequence, rng: np.random.Generator,
+                    n_resamples: int) -> list[np.ndarray]:
     """Index arrays of a cluster bootstrap: draw whole groups with replacement, keep all their
     items (so correlated items of one group never end up split)."""
     groups = np.asarray(groups)
