@@ -76,6 +76,7 @@ else:
         cols[1].metric("b", f"{fit.b:.3f} ± {fit.b_stderr:.3f}")
         cols[2].metric("gold peaks at KL", f"{fit.kl_peak:.2f}" if fit.b > 0 else "no peak")
         cols[3].metric("fit RMSE", f"{fit.rmse:.3f}")
-        st.caption("Fit of gold(d) - gold(0) = d (a - b log d), d = sqrt(KL) (Gao et al. 2022, "
-                   f"RL form) over {fit.n} points; beyond the peak, more optimization of the "
-                   "proxy lowers the true reward.")
+        st.caption(f"Dashed: fit to run {fit_run} of gold(d) - gold(0) = d (a - b log d), "
+                   f"d = sqrt(KL) (Gao et al. 2022, RL form) over {fit.n} points (± standard "
+                   "errors); beyond the peak, more optimization of the proxy lowers the true "
+                   "reward. Few points make a loose fit: the training log has one per step.")
