@@ -38,7 +38,7 @@ def test_score_many_embeds_each_text_once(summeval_tiny, bert_score_reference):
         np.testing.assert_allclose(many["ckpt-1"][name], lib, atol=1e-6)
     single = m.sentence_scores(predictions=preds[::-1], references=refs)  # all cached now
     for name in NAMES:
-        np.testing.assert_allclose(many["ckpt-2"][name], single[name], atol=1e-7)
+        np.testing.assert_allclose(many["ckpt-2"][name], single[name], atol=1e-6)
     assert np.isnan(many["ckpt-3"]["bertscore_f"][0])
     np.testing.assert_allclose(many["ckpt-3"]["bertscore_f"][1:], many["ckpt-1"]["bertscore_f"][1:])
 

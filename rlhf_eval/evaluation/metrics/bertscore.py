@@ -226,42 +226,69 @@ class BertScoreMetric(Metric):
         return self._score_with_idf(batch, self._idf_weights(batch.references))
 
     def _score_with_idf(self, batch: Batch, idf) -> Scores:
-        import torch
+        return self._score_lists([batch.predictions], batch.references, idf)[0]
 
+    def _score_lists(self, pred_lists: list[list[str]], references: list[list[str]],
+                     idf) -> list[Scores]:
+        """Scores of several prediction lists against the same ``references``.
+
+        Predictions that share a reference set (across samples and lists) are matched in one
+        batched product: (B, Lh, D) x (K, Lr, D) -> (B, K, Lr, Lh).
+        """
         enc = self.encoder
-        texts = list(batch.predictions) + [r for refs in batch.references for r in refs]
+        texts = [p for preds in pred_lists for p in preds] + [r for rs in references for r in rs]
         enc.embed(texts, self.batch_size)
-        out = np.empty((len(batch.predictions), 3), dtype=np.float64)
-        group_cache: dict[tuple, tuple] = {}
-        with torch.no_grad():
-            for i, (pred, refs) in enumerate(zip(batch.predictions, batch.references)):
-                key = tuple(refs)
-                if key not in group_cache:
-                    group_cache[key] = _pad_group([enc.cache[r] for r in refs], idf)
-                per_ref = _greedy_match(enc.cache[pred], idf, *group_cache[key])  # (K, 3)
-                agg = per_ref.max(dim=0).values if self.multi_ref == "max" else per_ref.mean(0)
-                out[i] = agg.numpy()
-        if self._baseline is not None:
-            out = (out - self._baseline) / (1 - self._baseline)
-        return {"bertscore_p": out[:, 0], "bertscore_r": out[:, 1], "bertscore_f": out[:, 2]}
+        groups: dict[tuple, list[tuple[int, int]]] = {}
+        for li, preds in enumerate(pred_lists):
+            for i, refs in enumerate(references):
+                groups.setdefault(tuple(refs), []).append((li, i))
+        outs = [np.empty((len(preds), 3), dtype=np.float64) for preds in pred_lists]
+        for refs, members in groups.items():
+            ref_stats = _pad_group([enc.cache[r] for r in refs], idf)
+            for start in range(0, len(members), _MATCH_CHUNK):
+                chunk = members[start:start + _MATCH_CHUNK]
+                hyps = [enc.cache[pred_lists[li][i]] for li, i in chunk]
+                per_ref = _greedy_match(_pad_group(hyps, idf), ref_stats)  # (B, K, 3)
+                agg = (per_ref.max(dim=1).values if self.multi_ref == "max"
+                       else per_ref.mean(dim=1)).numpy()  # (B, 3)
+                for (li, i), row in zip(chunk, agg):
+                    outs[li][i] = row
+        result = []
+        for out in outs:
+            if self._baseline is not None:
+                out = (out - self._baseline) / (1 - self._baseline)
+            result.append({"bertscore_p": out[:, 0], "bertscore_r": out[:, 1],
+                           "bertscore_f": out[:, 2]})
+        return result
 
     def score_many(self, *, predictions: Mapping[str, Sequence[str | None]],
                    references=None, prompts=None) -> dict[str, Scores]:
-        # Equal to K calls of sentence_scores; the idf table (from the shared references, as
-        # bert_score builds it per call) and the embeddings are computed once.
+        # Equal to K calls of sentence_scores (to float rounding); the idf table (from the
+        # shared references, as bert_score builds it per call) and the embeddings are computed
+        # once, and predictions of all K lists that share references are matched together.
         if not isinstance(predictions, Mapping):
             raise DataError("expected a mapping {key: list of predictions}, found "
                             f"{type(predictions).__name__}", field="predictions")
-        out = {}
-        for key, preds in predictions.items():
-            batch = self.validate(predictions=preds, references=references, prompts=prompts)
-            scores = {k: np.full(batch.n, np.nan) for k in self.score_names}
-            if len(batch.index):
-                got = self._score_with_idf(batch, self._idf_weights(batch.references))
+        batches = {key: self.validate(predictions=preds, references=references,
+                                      prompts=prompts) for key, preds in predictions.items()}
+        out = {key: {k: np.full(b.n, np.nan) for k in self.score_names}
+               for key, b in batches.items()}
+        # lists with the same present samples share one reference list (the common case)
+        by_refs: dict[tuple, list[str]] = {}
+        for key, b in batches.items():
+            if len(b.index):
+                by_refs.setdefault(tuple(b.index.tolist()), []).append(key)
+        for index, keys in by_refs.items():
+            refs = batches[keys[0]].references
+            got = self._score_lists([batches[k].predictions for k in keys], refs,
+                                    self._idf_weights(refs))
+            for key, scores in zip(keys, got):
                 for k in self.score_names:
-                    scores[k][batch.index] = got[k]
-            out[key] = scores
+                    out[key][k][batches[key].index] = scores[k]
         return out
+
+
+_MATCH_CHUNK = 64  # candidates matched per batched product (bounds memory: B*K*Lr*Lh floats)
 
 
 def _weights(ids, idf):
@@ -271,7 +298,8 @@ def _weights(ids, idf):
 
 
 def _pad_group(encoded: list[_Encoded], idf):
-    """References of one sample -> (K, Lr, D) embeddings, (K, Lr) valid mask, (K, Lr) weights."""
+    """Texts -> (N, L, D) embeddings, (N, L) valid mask, (N, L) normalised idf weights and an
+    (N,) "empty" flag (only [CLS][SEP] left)."""
     import torch
     from torch.nn.utils.rnn import pad_sequence
 
@@ -283,21 +311,23 @@ def _pad_group(encoded: list[_Encoded], idf):
     return emb, valid, w, lens == 2
 
 
-def _greedy_match(pred: _Encoded, idf, ref_emb, ref_valid, ref_w, ref_empty):
-    """Greedy cosine matching of one candidate against K references -> (K, 3) P, R, F."""
+def _greedy_match(hyp_stats, ref_stats):
+    """Greedy cosine matching of B candidates against the same K references -> (B, K, 3)."""
     import torch
 
-    hyp_w = _weights(pred.ids, idf)
-    hyp_w = hyp_w / hyp_w.sum()
-    sim = torch.matmul(ref_emb, pred.emb.T)  # (K, Lr, Lh)
-    sim = sim.masked_fill(~ref_valid.unsqueeze(2), float("-inf"))
-    word_precision = sim.max(dim=1).values  # (K, Lh): best reference token per candidate token
-    word_recall = sim.max(dim=2).values  # (K, Lr); -inf on padding, weight 0 there
-    word_recall = word_recall.masked_fill(~ref_valid, 0.0)
-    P = (word_precision * hyp_w.unsqueeze(0)).sum(dim=1)
-    R = (word_recall * ref_w).sum(dim=1)
+    hyp_emb, hyp_valid, hyp_w, hyp_empty = hyp_stats  # (B, Lh, D), (B, Lh), (B, Lh), (B,)
+    ref_emb, ref_valid, ref_w, ref_empty = ref_stats  # (K, Lr, D), (K, Lr), (K, Lr), (K,)
+    sim = torch.einsum("krd,bhd->bkrh", ref_emb, hyp_emb)  # (B, K, Lr, Lh)
+    invalid = ~(ref_valid[None, :, :, None] & hyp_valid[:, None, None, :])
+    sim = sim.masked_fill(invalid, float("-inf"))  # max over real tokens only (module doc)
+    word_precision = sim.max(dim=2).values  # (B, K, Lh): best reference token per candidate token
+    word_recall = sim.max(dim=3).values  # (B, K, Lr): best candidate token per reference token
+    word_precision = word_precision.masked_fill(~hyp_valid[:, None, :], 0.0)
+    word_recall = word_recall.masked_fill(~ref_valid[None, :, :], 0.0)
+    P = (word_precision * hyp_w[:, None, :]).sum(dim=2)  # (B, K)
+    R = (word_recall * ref_w[None, :, :]).sum(dim=2)
     F = 2 * P * R / (P + R)
-    empty = ref_empty | (len(pred.ids) == 2)
+    empty = hyp_empty[:, None] | ref_empty[None, :]  # (B, K)
     P = P.masked_fill(empty, 0.0)
     R = R.masked_fill(empty, 0.0)
     F = F.masked_fill(torch.isnan(F) | empty, 0.0)
