@@ -5,7 +5,7 @@ import pytest
 from rlhf_eval.testing import fixture_store
 
 
-def shift_scores(store_path, checkpoint, metric, delta):
+def _shift_scores(store_path, checkpoint, metric, delta):
     """Make one checkpoint better (delta > 0) or worse (delta < 0) on one metric, in place."""
     con = sqlite3.connect(store_path)
     with con:
@@ -25,3 +25,9 @@ def run_dir(tmp_path):
             f'"objective/gold": {0.01 * s - 0.0001 * s * s}}}' for s in range(1, 31)]
     (run / "metrics.jsonl").write_text("\n".join(rows) + "\n")
     return run
+
+
+@pytest.fixture
+def shift_scores():
+    """Make one checkpoint better (delta > 0) or worse (delta < 0) on one metric, in place."""
+    return _shift_scores

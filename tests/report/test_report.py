@@ -10,8 +10,6 @@ import pytest
 
 from rlhf_eval.cli import main
 
-from conftest import shift_scores
-
 
 def _report(run_dir, *extra):
     return main(["report", "--run", str(run_dir), *extra])
@@ -39,7 +37,7 @@ def test_report_writes_every_format_with_provenance(run_dir, capsys):
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
-def test_worse_checkpoint_fails_its_gate_with_exit_1_and_junit_names_metric(run_dir):
+def test_worse_checkpoint_fails_its_gate_with_exit_1_and_junit_names_metric(run_dir, shift_scores):
     shift_scores(run_dir / "results.sqlite", "checkpoint-300", "gold", -2.0)
     code = _report(run_dir, "--fail-on", "gold:drop>0.05", "--fail-on", "kl:>1000")
     assert code == 1
@@ -51,14 +49,14 @@ def test_worse_checkpoint_fails_its_gate_with_exit_1_and_junit_names_metric(run_
     assert json.loads((run_dir / "report" / "report.json").read_text())["passed"] is False
 
 
-def test_improved_checkpoint_passes(run_dir):
+def test_improved_checkpoint_passes(run_dir, shift_scores):
     shift_scores(run_dir / "results.sqlite", "checkpoint-300", "gold", +2.0)
     assert _report(run_dir, "--fail-on", "gold:drop>0.0", "--format", "junit") == 0
     suite = ET.parse(run_dir / "report" / "junit.xml").getroot().find("testsuite")
     assert suite.get("failures") == "0"
 
 
-def test_gate_yaml_and_github_summary(run_dir, tmp_path, monkeypatch):
+def test_gate_yaml_and_github_summary(run_dir, tmp_path, monkeypatch, shift_scores):
     shift_scores(run_dir / "results.sqlite", "checkpoint-300", "gold", -2.0)
     gates = tmp_path / "gates.yaml"
     gates.write_text("gates:\n  - {metric: gold, max_drop: 5, relative: true}\n"
