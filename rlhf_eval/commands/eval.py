@@ -27,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ref-model", help="KL reference model (overrides run.json)")
     p.add_argument("--reward-model", help="reward model (overrides run.json)")
     p.add_argument("--tokenizer", help="tokenizer (default: the checkpoint's, else baseline's)")
-    p.add_argument("--metrics", nargs="+", help="metric names (default: all)")
+    p.add_argument("--metrics", nargs="+", help="metric names, space- or comma-separated "
+                   "(default: rouge bleu chrf bertscore length distinct repetition reward kl "
+                   "gold)")
     p.add_argument("--judges", nargs="+", help="score names used for win-rates")
     p.add_argument("--baseline", choices=["sft", "references", "previous"],
                    help="win-rates against (default: sft)")
@@ -61,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.suite import EvalConfig, Suite
 
     overrides = {k: getattr(args, k) for k in _FIELDS if getattr(args, k) is not None}
+    for key in ("metrics", "judges"):  # "rouge bleu" and "rouge,bleu" both work
+        if key in overrides:
+            overrides[key] = [n for item in overrides[key] for n in item.split(",") if n]
     cfg = load_config(EvalConfig, args.config, overrides)
     suite = Suite(cfg)
     try:

@@ -134,7 +134,7 @@ def test_metric_returning_nan_is_stored_as_null(done_run, tiny_world):
 
 
 def test_config_errors_exit_2(done_run, tiny_world, tmp_path, capsys):
-    assert _cli(tiny_world, done_run, "--metrics", "roueg") == 2
+    assert _cli(tiny_world, done_run, "--metrics", "length,roueg") == 2
     assert "did you mean 'rouge'" in capsys.readouterr().err
     cfg = tmp_path / "eval.yaml"
     cfg.write_text("max_new_tokenz: 3\n")
