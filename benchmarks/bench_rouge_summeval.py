@@ -11,13 +11,38 @@ every repeat (cold caches), with n_jobs=1 and n_jobs=2. The numbers must agree t
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import sys
+import statistics
+import time
+from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_summeval, median, timed  # noqa: E402
+
+# ------------------------------------------------------------------------------------ helpers
+
+ROOT = Path(__file__).resolve().parents[1]
+SUMMEVAL = [ROOT / "data" / "summeval" / "summeval.json",
+            ROOT.parent / "shared" / "data" / "summeval" / "summeval.json"]
+
+
+def load_summeval() -> dict:
+    for path in SUMMEVAL:
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise SystemExit("SummEval not found: expected data/summeval/summeval.json")
+
+
+def timed(fn):
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
 
 TYPES = ("rouge1", "rouge2", "rougeLsum")
 
