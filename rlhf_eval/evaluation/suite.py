@@ -21,6 +21,7 @@ it stopped. Paths in ``run.json`` (policy_init, ref_model, reward_model) can all
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -602,11 +603,13 @@ class Suite:
         self.store.close()
 
 
-def evaluate(run_dir: str | None = None, *, config: str | None = None, **overrides):
+def evaluate(run_dir: str | None = None, *, config: "str | EvalConfig | None" = None,
+             **overrides):
     """Evaluate a run and return the per-checkpoint summary (pandas DataFrame: run,
     checkpoint, step, metric, mean, ci_low, ci_high, n, n_missing).
 
-    ``config`` is an optional YAML file; ``overrides`` are :class:`EvalConfig` fields. The
+    ``config`` is an optional YAML file or an :class:`EvalConfig`; ``overrides`` are
+    :class:`EvalConfig` fields (they win over the file or object). The
     :class:`SuiteReport` is in ``df.attrs["report"]`` and the store path in
     ``df.attrs["store"]``; read everything else with :class:`rlhf_eval.store.ResultsStore`.
     """
@@ -614,7 +617,10 @@ def evaluate(run_dir: str | None = None, *, config: str | None = None, **overrid
 
     if run_dir is not None:
         overrides["run"] = str(run_dir)
-    cfg = load_config(EvalConfig, config, overrides)
+    if isinstance(config, EvalConfig):
+        cfg = dataclasses.replace(config, **overrides) if overrides else config
+    else:
+        cfg = load_config(EvalConfig, config, overrides)
     suite = Suite(cfg)
     try:
         report = suite.watch() if cfg.watch else suite.run_once()

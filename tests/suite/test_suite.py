@@ -61,7 +61,10 @@ def test_rerun_does_no_new_work(evaluated, tiny_world):
 
     s = ResultsStore(evaluated["store"], readonly=True)
     counts = {t: s.count(t) for t in ("generations", "scores", "samples", "checkpoints")}
-    df = rlhf_eval.evaluate(evaluated["run"], **eval_kwargs(tiny_world))
+    from rlhf_eval.evaluation.suite import EvalConfig
+
+    kw = {**eval_kwargs(tiny_world), "metrics": tuple(eval_kwargs(tiny_world)["metrics"])}
+    df = rlhf_eval.evaluate(config=EvalConfig(run=str(evaluated["run"]), **kw))
     rep = df.attrs["report"]
     assert (rep["generated"], rep["scores_written"], rep["models_loaded"]) == (0, 0, 0)
     assert {t: s.count(t) for t in counts} == counts
