@@ -249,13 +249,18 @@ def render_markdown(data: ReportData) -> str:
                          f"({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) | {r.n} |")
         lines.append("")
     if data.correlations is not None and len(data.correlations):
-        lines += ["## Correlation with human judgment", "",
-                  "| metric | aspect | level | method | value (95% CI) | n |",
-                  "|---|---|---|---|---:|---:|"]
-        for r in data.correlations.itertuples():
-            lines.append(f"| {r.metric} | {r.aspect} | {r.level} | {r.method} | "
-                         f"{_fmt(r.value, 3)} ({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) | "
-                         f"{r.n} |")
+        # Kendall tau at the summary and system levels, the summarisation meta-evaluation
+        # convention (every level and method is in report.json).
+        kt = data.correlations[data.correlations["method"] == "kendall"]
+        lines += ["## Correlation with human judgment (Kendall tau, 95% CI)", "",
+                  "| data | metric | aspect | summary level | system level |",
+                  "|---|---|---|---:|---:|"]
+        cell = {(r.dataset, r.metric, r.aspect, r.level):
+                f"{_fmt(r.value, 3)} ({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}), n={r.n}"
+                for r in kt.itertuples()}
+        for key in dict.fromkeys((r.dataset, r.metric, r.aspect) for r in kt.itertuples()):
+            lines.append(f"| {' | '.join(key)} | {cell.get((*key, 'summary'), '–')} | "
+                         f"{cell.get((*key, 'system'), '–')} |")
         lines.append("")
     p = data.provenance
     lines += ["## Provenance", "",
@@ -270,8 +275,10 @@ def render_markdown(data: ReportData) -> str:
 def render_html(data: ReportData) -> str:
     """A self-contained page: Markdown tables rendered as HTML tables, plots as data URIs."""
     plots = [("Metrics across checkpoints", plot_trends(data.summary)),
-             ("Reward vs KL", plot_reward_vs_kl(data.summary, data.training)),
-             ("Correlation heatmap", plot_correlation_heatmap(data.correlations))]
+             ("Reward vs KL", plot_reward_vs_kl(data.summary, data.training))]
+    if data.correlations is not None:
+        for dataset, table in data.correlations.groupby("dataset"):
+            plots.append((f"Correlation heatmap: {dataset}", plot_correlation_heatmap(table)))
     esc = html.escape
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
              f"<title>rlhf-eval report: {esc(data.run)}</title>",
@@ -368,26 +375,27 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 def find_correlations(run_dir: Path | None, explicit: str | None) -> pd.DataFrame | None:
-    """The correlation table to show: an explicit file, else RUN/correlation/ if present."""
-    candidates = [Path(explicit)] if explicit else []
-    if run_dir is not None and not explicit:
-        folder = run_dir / "correlation"
-        candidates += sorted(folder.glob("*.parquet")) + sorted(folder.glob("*.json"))
+    """Correlation tables to show: an explicit file, else every ``correlations.json`` written by
+    ``rlhf-eval correlate --out RUN/correlation/<dataset>``; a ``dataset`` column says which."""
+    from .errors import DataError
+
+    if explicit:
+        candidates = [Path(explicit)]
+    elif run_dir is not None and (run_dir / "correlation").is_dir():
+        candidates = sorted((run_dir / "correlation").rglob("correlations.json"))
+    else:
+        candidates = []
     needed = {"metric", "aspect", "level", "method", "value"}
+    tables = []
     for path in candidates:
         if not path.is_file():
-            from .errors import DataError
-
             raise DataError("correlation table not found", path=str(path))
         table = _read_table(path)
-        if needed <= set(table.columns):
-            return table
-        if explicit:
-            from .errors import DataError
-
+        if not needed <= set(table.columns):
             raise DataError(f"expected columns {sorted(needed)}, found {list(table.columns)}",
                             path=str(path))
-    return None
+        tables.append(table.assign(dataset=path.parent.name))
+    return pd.concat(tables, ignore_index=True) if tables else None
 
 
 def read_training_log(run_dir: Path | None) -> pd.DataFrame | None:

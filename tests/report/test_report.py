@@ -119,3 +119,27 @@ def test_html_report_renders_in_headless_chromium(run_dir, tmp_path):
     titles = [s[0] for s in sizes]
     assert "Metrics across checkpoints" in titles and "Reward vs KL" in titles
     assert all(complete and width > 100 for _, complete, width in sizes), sizes
+
+
+def test_correlation_tables_from_correlate_are_included(run_dir):
+    rows = [{"metric": m, "aspect": a, "level": lvl, "method": "kendall", "value": v,
+             "ci_low": v - 0.2, "ci_high": v + 0.1, "n": 16}
+            for (m, v) in (("rouge2", 0.43), ("bertscore_f", 0.25))
+            for a in ("relevance", "coherence") for lvl in ("summary", "system")]
+    folder = run_dir / "correlation" / "summeval"
+    folder.mkdir(parents=True)
+    (folder / "correlations.json").write_text(json.dumps({"meta": {}, "correlations": rows}))
+    assert _report(run_dir, "--format", "md,html,json") == 0
+    md = (run_dir / "report" / "report.md").read_text()
+    assert "| summeval | rouge2 | relevance | 0.43 (0.23 .. 0.53), n=16 |" in md
+    assert "Correlation heatmap: summeval" in (run_dir / "report" / "report.html").read_text()
+    doc = json.loads((run_dir / "report" / "report.json").read_text())
+    assert len(doc["correlations"]) == len(rows)
+
+
+def test_malformed_correlation_table_is_a_data_error(run_dir, capsys):
+    folder = run_dir / "correlation" / "x"
+    folder.mkdir(parents=True)
+    (folder / "correlations.json").write_text(json.dumps([{"metric": "a"}]))
+    assert _report(run_dir) == 2
+    assert "correlations.json" in capsys.readouterr().err
