@@ -15,7 +15,6 @@ downloaded data).
 """
 from __future__ import annotations
 
-import os
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 
@@ -174,7 +173,3 @@ def _score_rows(metric: RougeMetric, predictions, references) -> Scores:
             out[f"{t}_precision"] = prf[t][:, 0]
             out[f"{t}_recall"] = prf[t][:, 1]
     return out
-
-
-def default_n_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
