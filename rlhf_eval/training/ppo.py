@@ -32,7 +32,8 @@ from . import ops
 from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
 from .ppo_logging import MetricsLogger
-from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, disable_dropout, masked_logits,
+from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, disable_dropout, fast_activations,
+                         masked_logits,
                          positions_from_mask, same_vocabulary, value_model_from)
 from .rollout import encode_prompts, sample
 
@@ -146,6 +147,8 @@ class PPOTrainer:
         for m in (policy, value_model, self.ref, reward_model):
             if isinstance(m, torch.nn.Module):
                 disable_dropout(m)
+                if cfg.fast_gelu:
+                    fast_activations(m)
                 m.to(self.device)
         if reward_model is not None and not rm_disable:
             reward_model.requires_grad_(False)
@@ -214,19 +217,19 @@ class PPOTrainer:
         mask = torch.arange(response.size(1), device=self.device)[None] < lengths[:, None]
         ids = torch.cat([query, response], 1)
         attn = ids != pad
-        Tq = query.size(1)
+        Tq, keep = query.size(1), response.size(1) + 1
         with self._autocast():
-            logits, values = self.model(ids, attn)
-            logprobs, entropy = self._response_logprobs(logits, response, Tq, mask)
+            logits, values = self.model(ids, attn, logits_to_keep=keep)
+            logprobs, entropy = self._response_logprobs(logits, response, mask, entropy=True)
             values = values[:, Tq - 1:-1].float()
+            ref_kw = dict(input_ids=ids, attention_mask=attn, position_ids=_pos(attn),
+                          use_cache=False, logits_to_keep=keep)
             if self.ref is None:
                 with policy.disable_adapter():
-                    ref_logits = policy(input_ids=ids, attention_mask=attn,
-                                        position_ids=_pos(attn), use_cache=False).logits
+                    ref_logits = policy(**ref_kw).logits
             else:
-                ref_logits = self.ref(input_ids=ids, attention_mask=attn, position_ids=_pos(attn),
-                                      use_cache=False).logits
-            ref_logprobs, _ = self._response_logprobs(ref_logits, response, Tq, mask)
+                ref_logits = self.ref(**ref_kw).logits
+            ref_logprobs, _ = self._response_logprobs(ref_logits, response, mask)
             local_prompts = self._local_list(prompts)
             completions = self.tok.batch_decode(response, skip_special_tokens=True)
             rm_scores = self.scorer(query, response, lengths, local_prompts, completions).float()
@@ -244,11 +247,16 @@ class PPOTrainer:
         n = len(items) // self.world
         return items[self.rank * n:(self.rank + 1) * n]
 
-    def _response_logprobs(self, logits, response, Tq, mask):
-        logits = masked_logits(logits[:, Tq - 1:-1], self.cfg.temperature,
+    def _response_logprobs(self, logits, response, mask, entropy: bool = False):
+        """Log-probs of the response tokens from logits whose last T + 1 positions cover the
+        response (position t predicts token t + 1, so the final position is dropped)."""
+        T = response.size(1)
+        logits = masked_logits(logits[:, -(T + 1):-1], self.cfg.temperature,
                                self.tok.pad_token_id)
         logp = ops.logprobs_from_logits(logits, response)
         logp = torch.where(mask, logp, torch.full_like(logp, ops.INVALID_LOGPROB))
+        if not entropy:
+            return logp, None
         return logp, ops.entropy_from_logits(logits.masked_fill(torch.isinf(logits), -1e9))
 
     # -------------------------------------------------------------------------- advantages
@@ -309,8 +317,9 @@ class PPOTrainer:
         ids = torch.cat([ro.query[rows], ro.response[rows]], 1)
         mask = ro.mask[rows]
         with self._autocast():
-            logits, vpred = self.wrapped(ids, ids != self.tok.pad_token_id)
-            new_logp, _ = self._response_logprobs(logits, ro.response[rows], Tq, mask)
+            logits, vpred = self.wrapped(ids, ids != self.tok.pad_token_id,
+                                         logits_to_keep=ro.response.size(1) + 1)
+            new_logp, _ = self._response_logprobs(logits, ro.response[rows], mask)
         vpred = vpred[:, Tq - 1:-1].float()
         pg_loss, pstats = ops.clipped_policy_loss(new_logp, ro.logprobs[rows], adv[rows], mask,
                                                   cfg.cliprange)

@@ -45,6 +45,7 @@ class PPOConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     bf16: bool = False                  # bf16 autocast (CPU: ~4x faster matmuls); fp32 is exact
+    fast_gelu: bool = True              # fused GELU-tanh for GPT-2's python one (same to ~1e-7)
     # --- bookkeeping
     seed: int = 0
     save_every: int = 10                # checkpoint every N steps (and at the last step)

@@ -31,6 +31,21 @@ def disable_dropout(model: nn.Module) -> None:
             module.p = 0.0
 
 
+def fast_activations(model: nn.Module) -> int:
+    """Swap transformers' python GELU-tanh (5 elementwise kernels, GPT-2's ``gelu_new``) for
+    the fused ``F.gelu(approximate="tanh")``: the same function up to float rounding (~1e-7),
+    and ~25% of a tiny GPT-2's PPO step on CPU. Returns how many modules were swapped."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    swapped = 0
+    for parent in model.modules():
+        for name, child in list(parent.named_children()):
+            if type(child) is NewGELUActivation:
+                setattr(parent, name, GELUTanh())
+                swapped += 1
+    return swapped
+
+
 def _unpeft(model):
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
@@ -79,10 +94,12 @@ class PolicyAndValue(nn.Module):
         self.policy = policy
         self.value = value
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, logits_to_keep: int = 0):
+        """(logits of the last ``logits_to_keep`` positions (all when 0), values (B, T))."""
         pos = positions_from_mask(attention_mask)
         logits = self.policy(input_ids=input_ids, attention_mask=attention_mask,
-                             position_ids=pos, use_cache=False).logits
+                             position_ids=pos, use_cache=False,
+                             logits_to_keep=logits_to_keep).logits
         values = token_scalars(self.value, input_ids, attention_mask)
         return logits, values
 

@@ -81,7 +81,7 @@ def sample(model, query: torch.Tensor, query_mask: torch.Tensor, uniforms: torch
     B, T = uniforms.shape
     mask = query_mask.clone()
     out = model(input_ids=query, attention_mask=mask, position_ids=positions_from_mask(mask),
-                use_cache=True)
+                use_cache=True, logits_to_keep=1)  # no LM head over the prompt
     past, logits = out.past_key_values, out.logits[:, -1]
     next_pos = positions_from_mask(mask)[:, -1] + 1
     done = torch.zeros(B, dtype=torch.bool, device=query.device)
