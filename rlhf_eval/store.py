@@ -280,6 +280,15 @@ class ResultsStore:
                 (run, checkpoint, step, path, int(is_baseline), model_hash, kind, now()))
             return True
 
+    def drop_empty_checkpoint(self, run: str, checkpoint: str) -> bool:
+        """Remove a checkpoint row that has no generations (e.g. its folder did not load),
+        so readers never list a checkpoint with nothing in it."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM checkpoints WHERE run=? AND checkpoint=? AND NOT EXISTS "
+                      "(SELECT 1 FROM generations WHERE run=? AND checkpoint=?)",
+                      (run, checkpoint, run, checkpoint))
+            return c.rowcount > 0
+
     def add_samples(self, samples: Iterable[tuple[str, str, Sequence[str], dict]]) -> None:
         """``(sample_id, prompt, references, meta)`` rows; existing ids are kept."""
         rows = [(sid, prompt, json.dumps(list(refs), ensure_ascii=False),

@@ -384,54 +384,55 @@ class Suite:
     # ------------------------------------------------------------------ phase 1
 
     def _evaluate_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
-        from tqdm.auto import tqdm
-
         from .model_metrics import path_fingerprint
 
         if not Path(spec.path).exists() and not spec.is_baseline:
             raise ModelError(f"checkpoint folder {spec.path} does not exist")
         model_hash = path_fingerprint(spec.path)
+        # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
                                   is_baseline=spec.is_baseline, model_hash=model_hash)
         done = self.store.done_generations(self.run_name, spec.name, self.gen_signature)
         todo = [s for s in self.samples if s.sample_id not in done]
-        kl_todo = []
-        kl_sig = None
+        kl_todo: list[EvalSample] = []
         if self.use_kl:
-            kl_sig = self._kl_signature()
-            have = {g for g, _ in self.store.done_scores(list(done.values()), {"kl": kl_sig})}
+            have = {g for g, _ in self.store.done_scores(list(done.values()),
+                                                         {"kl": self._kl_signature()})}
             kl_todo = [s for s in self.samples if s.sample_id in done
                        and done[s.sample_id] not in have]
         if not todo and not kl_todo:
-            return
+            return  # nothing to do: the model is not even loaded
         model, tok = self._load_policy(spec)
         report.models_loaded += 1
-        bs = self.gen.batch_size
-        from ..models import pick_device
-        device = pick_device(self.cfg.device)
-        new: list[EvalSample] = []
-        bar = tqdm(total=len(todo), desc=f"generate {spec.name}", unit="sample",
-                   disable=not self.cfg.progress or not todo)
-        from .generation import generate_batch
-        for start in range(0, len(todo), bs):
-            batch = todo[start:start + bs]
-            outs = generate_batch(model, tok, [s.prompt for s in batch],
-                                  [s.sample_id for s in batch], self.gen, device)
-            rows = []
-            for s, (text, n_tok) in zip(batch, outs):
-                gid = gen_id_for(self.run_name, spec.name, model_hash, s.sample_id,
-                                 self.gen_signature)
-                done[s.sample_id] = gid
-                rows.append({"gen_id": gid, "run": self.run_name, "checkpoint": spec.name,
-                             "sample_id": s.sample_id, "completion": text,
-                             "gen_signature": self.gen_signature, "n_tokens": n_tok})
-            report.generated += self.store.add_generations(rows)  # one transaction per batch
-            new += batch
-            bar.update(len(batch))
-        bar.close()
+        self._generate(spec, model, tok, model_hash, todo, done, report)
         if self.use_kl:
-            self._score_kl(spec, model, tok, kl_todo + new, done, kl_sig, report)
-        del model
+            self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
+
+    def _generate(self, spec, model, tok, model_hash, todo, done, report) -> None:
+        """Generate ``todo`` in batches; each batch is one store transaction."""
+        from tqdm.auto import tqdm
+
+        from ..models import pick_device
+        from .generation import generate_batch
+
+        device = pick_device(self.cfg.device)
+        bs = self.gen.batch_size
+        with tqdm(total=len(todo), desc=f"generate {spec.name}", unit="sample",
+                  disable=not self.cfg.progress or not todo) as bar:
+            for start in range(0, len(todo), bs):
+                batch = todo[start:start + bs]
+                outs = generate_batch(model, tok, [s.prompt for s in batch],
+                                      [s.sample_id for s in batch], self.gen, device)
+                rows = []
+                for s, (text, n_tok) in zip(batch, outs):
+                    gid = gen_id_for(self.run_name, spec.name, model_hash, s.sample_id,
+                                     self.gen_signature)
+                    done[s.sample_id] = gid
+                    rows.append({"gen_id": gid, "run": self.run_name, "checkpoint": spec.name,
+                                 "sample_id": s.sample_id, "completion": text,
+                                 "gen_signature": self.gen_signature, "n_tokens": n_tok})
+                report.generated += self.store.add_generations(rows)
+                bar.update(len(batch))
 
     def _score_kl(self, spec, model, tok, samples, done, sig, report) -> None:
         kl = self._kl_metric(model, tok)
@@ -568,6 +569,7 @@ class Suite:
                 self._evaluate_checkpoint(spec, report)
                 good.append(spec)
             except ModelError as exc:
+                self.store.drop_empty_checkpoint(self.run_name, spec.name)
                 if spec.is_baseline:
                     raise
                 log.error("checkpoint %s: %s", spec.name, exc)

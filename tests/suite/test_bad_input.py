@@ -45,6 +45,7 @@ def test_checkpoint_that_does_not_load(done_run, tiny_world, capsys):
     s = ResultsStore(done_run / "results.sqlite", readonly=True)
     gens = s.generations()
     assert "checkpoint-50" not in set(gens["checkpoint"])
+    assert "checkpoint-50" not in set(s.checkpoints()["checkpoint"])  # no empty checkpoint
     assert {"checkpoint-10", "checkpoint-20", "checkpoint-30"} <= set(gens["checkpoint"])
     assert s.count("generations") == n_before  # the good ones were done already: no new work
 
