@@ -80,7 +80,7 @@ def fixture_store(path: str | Path, *, runs: tuple[str, ...] = ("ppo-a", "ppo-b"
                   steps: tuple[int, ...] = (100, 200, 300), n_samples: int = 20,
                   seed: int = 0, n_pairwise_labels: int = 6) -> Path:
     """Write a synthetic but schema-true results store at ``path`` (a file, or a folder that
-    gets ``results.sqlite``) and return the file path. Fast (no models): < 1 s."""
+    gets ``results.sqlite``) and return the file path. Fast: no models, a few seconds."""
     from .evaluation.winrate import (baseline_pairs, human_winrate_rows, strengths_for_judge,
                                      winrate_rows)
 

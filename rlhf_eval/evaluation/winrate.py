@@ -148,9 +148,10 @@ def bradley_terry(comparisons: Iterable[tuple[str, str, float]], players: Sequen
 
 def _wide(scores, judge: str):
     """(checkpoint x sample_id) table of one score."""
-    sub = scores[scores["metric"] == judge]
-    return sub.pivot_table(index="sample_id", columns="checkpoint", values="value",
-                           aggfunc="first", dropna=False)
+    sub = scores.loc[scores["metric"] == judge, ["sample_id", "checkpoint", "value"]]
+    # pivot (not pivot_table): several times faster, and NaN scores stay NaN
+    return sub.drop_duplicates(["sample_id", "checkpoint"]).pivot(
+        index="sample_id", columns="checkpoint", values="value")
 
 
 def baseline_pairs(checkpoints: Sequence[tuple[str, int]], baseline: str,
