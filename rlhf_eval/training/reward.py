@@ -247,6 +247,7 @@ class TrainResult:
     offset: float
     truncated_train: int
     log: list[dict]
+    loop_seconds: float = 0.0  # wall time of the whole training loop (logging, batching included)
 
     @property
     def pairs_per_second(self) -> float:
@@ -319,6 +320,7 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     model.train()
     step, pairs_seen, train_seconds, epoch = 0, 0, 0.0, 0
     bar = tqdm(total=n_steps, desc="train-rm", unit="step", disable=not cfg.progress)
+    loop_start = time.perf_counter()
     try:
         while step < n_steps:
             for micro in _step_batches(view, cfg, rng):
@@ -346,6 +348,7 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
             epoch += 1
     finally:
         bar.close()
+    loop_seconds = time.perf_counter() - loop_start
 
     final_eval = None
     if evald:
@@ -368,4 +371,4 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
         atomic_write_json(out_dir / "train_config.json", asdict(cfg))
     metrics.close()
     return TrainResult(out_dir, step, pairs_seen, train_seconds, final_eval, offset,
-                       train.n_truncated, metrics.rows)
+                       train.n_truncated, metrics.rows, loop_seconds)

@@ -74,7 +74,7 @@ def _truncate_left(tokenizer, prompts, completions, fmt, max_length, rows, ids, 
             if fmt == "pair":
                 # drop from the prompt first; only a completion longer than the limit on its
                 # own loses its beginning as well
-                n_special = len(tokenizer("", "")["input_ids"])
+                n_special = tokenizer.num_special_tokens_to_add(pair=True)
                 n_comp = len(tokenizer(c, add_special_tokens=False)["input_ids"])
                 strategy = "only_first" if n_comp + n_special < max_length else "longest_first"
                 out = tokenizer(p, c, truncation=strategy, max_length=max_length)

@@ -118,6 +118,9 @@ class RewardScorer:
         """One reward per (prompt, completion), float64, input order."""
         import torch
 
+        if len(prompts) == 0 and len(completions) == 0:
+            self.stats = ScoreStats()
+            return np.zeros(0)
         encoded = self.encode(prompts, completions)
         self.stats = ScoreStats(len(encoded), int(encoded.truncated.sum()),
                                 encoded.empty_completions)
@@ -127,8 +130,6 @@ class RewardScorer:
         if self.stats.empty_completions:
             log.warning("%d empty completion(s) scored on the prompt alone",
                         self.stats.empty_completions)
-        if not len(encoded):
-            return np.zeros(0)
         return score_encoded(self.model, encoded, pad_id=self.tokenizer.pad_token_id,
                              batch_size=self.batch_size, device=self.device,
                              autocast_dtype=torch.bfloat16 if self.bf16 else None,

@@ -77,7 +77,7 @@ def llama_dir(tokenizer_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def task():
-    return {"train": word_task(384, seed=1), "test": word_task(200, seed=2)}
+    return {"train": word_task(256, seed=1), "test": word_task(200, seed=2)}
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +97,15 @@ def write_jsonl(path: Path, rows) -> Path:
         for r in rows:
             fh.write(json.dumps(r.to_dict() if hasattr(r, "to_dict") else r) + "\n")
     return path
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_torch_thread():
+    """One torch thread while the reward tests run: on a shared, busy 2-core machine OpenMP
+    spin-waits made two threads ~10x slower than one (measured). Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,42 @@
+"""TRL side of benchmarks/bench_reward.py; runs inside .venv-trl116 (trl==1.16.0).
+
+Reads a JSON job from argv[1], trains trl.RewardTrainer, saves the model weights, and prints
+one JSON line: {"seconds": wall time of trainer.train(), "steps", "n_train", ...}.
+Kept free of rlhf_eval imports: it runs in another virtual environment.
+"""
+import json
+import sys
+import time
+
+
+def main() -> None:
+    job = json.loads(sys.argv[1])
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    torch.set_num_threads(job["threads"])
+    rows = [json.loads(line) for line in open(job["train"], encoding="utf-8")]
+    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    tok = AutoTokenizer.from_pretrained(job["tokenizer"])
+    model = AutoModelForSequenceClassification.from_pretrained(job["model"], num_labels=1)
+    args = RewardConfig(
+        output_dir=job["out"] + "/trainer", per_device_train_batch_size=job["batch_size"],
+        max_steps=job["steps"], learning_rate=job["lr"], lr_scheduler_type="linear",
+        warmup_steps=0, max_length=job["max_length"], bf16=job["bf16"],
+        gradient_checkpointing=job["gradient_checkpointing"], use_cpu=True, report_to="none",
+        save_strategy="no", eval_strategy="no", logging_steps=10_000, seed=job["seed"],
+        disable_tqdm=True, dataloader_num_workers=0)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    n_train = len(trainer.train_dataset)
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    trainer.model.save_pretrained(job["out"] + "/model")
+    print(json.dumps({"seconds": seconds, "steps": trainer.state.global_step, "n_train": n_train,
+                      "bf16": job["bf16"], "gradient_checkpointing": args.gradient_checkpointing}))
+
+
+if __name__ == "__main__":
+    main()
