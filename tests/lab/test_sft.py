@@ -90,7 +90,7 @@ def test_sft_beats_an_untrained_policy_on_gold_and_rouge(tiny_policy):
     prompts = read_records(tiny_policy.lab_dir / "prompts_eval.jsonl", "sample").records
     report = compare_with_untrained(tiny_policy.policy_dir, prompts)
     sft, base = report["mean"]["sft"], report["mean"]["untrained"]
-    assert report["n"] == len(prompts) == 40
+    assert report["n"] == len(prompts) == 40  # the `test` lab's eval prompts
     assert sft["rougeL"] > base["rougeL"] + 0.3
     assert sft["gold"] > base["gold"] + 0.5
     assert sft["gold_coverage"] > 0.4
