@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import N_PROMPTS, eval_kwargs, fresh_run
+from suite_helpers import N_PROMPTS, eval_kwargs, fresh_run
 from rlhf_eval.cli import main
 from rlhf_eval.errors import ConfigError, DataError
 from rlhf_eval.evaluation.metrics import Metric, register_metric

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import N_PROMPTS, eval_kwargs, fresh_run
+from suite_helpers import N_PROMPTS, eval_kwargs, fresh_run
 from rlhf_eval.config import load_config
 from rlhf_eval.evaluation import suite as suite_mod
 from rlhf_eval.store import ResultsStore

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import eval_kwargs, fresh_run
+from suite_helpers import eval_kwargs, fresh_run
 from rlhf_eval.store import ResultsStore
 
 KEY = ["checkpoint", "sample_id", "metric"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import N_PROMPTS, eval_kwargs
+from suite_helpers import N_PROMPTS, eval_kwargs
 from rlhf_eval.store import BASELINE, REFERENCES, ResultsStore
 
 CHECKPOINTS = [BASELINE, "checkpoint-10", "checkpoint-20", "checkpoint-30"]
@@ -175,7 +175,7 @@ def test_rlhf_eval_import_stays_light():
 ])
 def test_other_baselines(evaluated, tiny_world, tmp_path, baseline, expected):
     import rlhf_eval
-    from conftest import fresh_run
+    from suite_helpers import fresh_run
 
     run = fresh_run({"run": evaluated["run"]}, tmp_path / "run")
     df = rlhf_eval.evaluate(run, **{**eval_kwargs(tiny_world), "baseline": baseline,
