@@ -125,17 +125,20 @@ class PPOTrainer:
             from ..models import LoraSettings, apply_lora
 
             settings = LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha)
-            policy = apply_lora(policy, settings)
             # the value model *is* the RM plus adapters when it was copied from it: score with
             # the adapters off and drop the copy (one base in memory, not two)
             value_is_rm_copy = shares and value_model is not None and \
                 type(value_model) is type(reward_model) and \
                 value_model.config.to_dict() == reward_model.config.to_dict()
+            # peft draws lora_A from the global RNG: seed it (without disturbing the caller's
+            # state) so that a run, its resume and its other processes start from the same A
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                policy = apply_lora(policy, settings)
+                value_model = apply_lora(reward_model if value_is_rm_copy else value_model,
+                                         settings, task_type="SEQ_CLS")
             if value_is_rm_copy:
-                value_model = apply_lora(reward_model, settings, task_type="SEQ_CLS")
                 reward_model = value_model
-            else:
-                value_model = apply_lora(value_model, settings, task_type="SEQ_CLS")
             self.ref = None  # the policy with adapters disabled
             rm_disable = value_is_rm_copy
         else:
@@ -375,6 +378,39 @@ class PPOTrainer:
                     out.setdefault(k, []).append(float(v))
         return {("objective/gold" if k == "gold" else f"gold/{k}"): float(np.mean(v))
                 for k, v in out.items()}
+
+    @torch.no_grad()
+    def evaluate(self, prompts: Sequence[str], *, seed: int = 12345,
+                 batch_size: int | None = None) -> dict:
+        """Sample one completion per prompt from the current policy (training temperature,
+        fixed uniforms from ``seed``, so two checkpoints see the same randomness) and return
+        per-episode numpy arrays: ``rm_score``, ``score`` (after the EOS penalty), ``kl`` (sum
+        over tokens of the configured estimator against the reference), ``length``, ``gold``
+        (when a gold function is set), and the ``completions``."""
+        prompts = list(prompts)
+        bs = batch_size or self.cfg.batch_size
+        out: dict[str, list] = {}
+        gen = torch.Generator().manual_seed(seed)
+        for start in range(0, len(prompts), bs):
+            chunk = prompts[start:start + bs]
+            ro, _ = self.rollout(0, chunk, gen)
+            kl = ops.KL_ESTIMATORS[self.cfg.kl_estimator](ro.logprobs, ro.ref_logprobs) * ro.mask
+            parts = {"rm_score": ro.rm_scores, "score": ro.scores, "kl": kl.sum(1),
+                     "length": ro.lengths.float()}
+            for k, v in parts.items():
+                out.setdefault(k, []).extend(v.cpu().tolist())
+            completions = self.tok.batch_decode(ro.response, skip_special_tokens=True)
+            out.setdefault("completions", []).extend(completions)
+            if self.gold_fn is not None:
+                out.setdefault("gold", []).extend(
+                    r["gold"] if isinstance(r, dict) else float(r)
+                    for r in self.gold_fn(chunk, completions))
+        return {k: (v if k == "completions" else np.asarray(v, dtype=float))
+                for k, v in out.items()}
+
+    def load_policy_from(self, checkpoint: str | Path) -> None:
+        """Put the policy weights (or adapters) of ``checkpoint`` into the live policy."""
+        _load_weights(self.policy, Path(checkpoint))
 
     def train(self) -> list[dict]:
         from tqdm.auto import tqdm

@@ -196,3 +196,29 @@ def test_nan_loss_is_caught_before_the_optimizer_step(tiny, tmp_path):
         trainer.train_step(2)
     for k, v in trainer.policy.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_lora_resume_in_process_equals_the_uninterrupted_run(tiny, tmp_path):
+    """Adapters (and the value model's adapters + head) round-trip through a checkpoint."""
+    def run(run_dir, steps, resume=False):
+        cfg = PPOConfig(steps=3, batch_size=8, max_new_tokens=8, save_every=1, lora=True,
+                        learning_rate=1e-2)
+        trainer = PPOTrainer(cfg, policy=_policy(tiny), tokenizer=tiny["tokenizer"],
+                             prompts=make_prompts(32), run_dir=run_dir, reward_fn=colour_share,
+                             progress=False, resume=resume)
+        while trainer.step < steps:
+            trainer.step += 1
+            trainer.history.append(trainer.train_step(trainer.step))
+            trainer.save_checkpoint()
+        return [{k: v for k, v in r.items() if k != "eps"} for r in trainer.history]
+
+    full = run(tmp_path / "a", 3)
+    run(tmp_path / "b", 2)
+    resumed = run(tmp_path / "b", 3, resume=True)
+    for a, b in zip(resumed, full):
+        assert a == b, {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    assert len(resumed) == len(full)
+    from peft import AutoPeftModelForCausalLM
+
+    assert (tmp_path / "b" / "checkpoint-3" / "adapter_config.json").is_file()
+    AutoPeftModelForCausalLM.from_pretrained(tmp_path / "b" / "checkpoint-3")
