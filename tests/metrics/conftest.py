@@ -28,8 +28,8 @@ def load_summeval(n_docs: int, n_systems: int = 16, n_refs: int = 11):
 
 @pytest.fixture(scope="session")
 def summeval_small():
-    """4 docs x 16 systems = 64 summaries with 11 references each (ROUGE, BLEU, chrF)."""
-    return load_summeval(4)
+    """3 docs x 16 systems = 48 summaries with 11 references each (ROUGE, BLEU, chrF)."""
+    return load_summeval(3)
 
 
 @pytest.fixture(scope="session")
