@@ -43,6 +43,16 @@ def test_score_many_embeds_each_text_once(summeval_tiny, bert_score_reference):
     np.testing.assert_allclose(many["ckpt-3"]["bertscore_f"][1:], many["ckpt-1"]["bertscore_f"][1:])
 
 
+def test_embedding_cache_is_bounded_and_keeps_the_current_texts(summeval_tiny, monkeypatch):
+    preds, refs = summeval_tiny
+    enc = get_metric("bertscore", device="cpu").encoder
+    enc.embed(preds[:4], batch_size=8)
+    monkeypatch.setattr(enc, "max_bytes", 1)  # over budget after any call
+    enc.embed(preds[4:6], batch_size=8)
+    assert list(enc.cache) == preds[4:6]  # older texts evicted, this call's texts kept
+    assert enc.nbytes == sum(e.emb.numel() * 4 for e in enc.cache.values())
+
+
 def test_mean_over_references_is_the_mean_of_single_reference_scores(summeval_tiny):
     # single-reference scores are bert_score's (test_equals_bert_score covers the matching)
     preds, refs = summeval_tiny

@@ -67,8 +67,10 @@ class _Encoder:
         self.dtype = torch.bfloat16 if dtype == "bf16" else torch.float32
         self.model.to(device=device, dtype=self.dtype)
         self.model.eval()
+        # text -> embedding, least recently used first; bounded by max_bytes (see _evict)
         self.cache: dict[str, _Encoded] = {}
-        self.special = {self.tokenizer.sep_token_id, self.tokenizer.cls_token_id}
+        self.nbytes = 0
+        self.max_bytes = EMBED_CACHE_BYTES
 
     def encode_ids(self, text: str) -> list[int]:
         from bert_score.utils import sent_encode
@@ -80,11 +82,26 @@ class _Encoder:
 
     def embed(self, texts: Sequence[str], batch_size: int) -> None:
         """Embed the texts not cached yet, in batches of similar token length."""
+        wanted = list(dict.fromkeys(texts))
+        for t in wanted:  # mark as recently used: move to the end
+            hit = self.cache.pop(t, None)
+            if hit is not None:
+                self.cache[t] = hit
+        todo = [t for t in wanted if t not in self.cache]
+        if todo:
+            self._embed_new(todo, batch_size)
+        self._evict(keep=len(wanted))
+
+    def _evict(self, keep: int) -> None:
+        """Drop least recently used embeddings while over budget, never the last ``keep``
+        (the texts of the current call, which sit at the end)."""
+        while self.nbytes > self.max_bytes and len(self.cache) > keep:
+            text = next(iter(self.cache))
+            self.nbytes -= _size(self.cache.pop(text))
+
+    def _embed_new(self, todo: list[str], batch_size: int) -> None:
         import torch
 
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if not todo:
-            return
         ids = {t: self.encode_ids(t) for t in todo}
         todo.sort(key=lambda t: len(ids[t]), reverse=True)
         pad = self.tokenizer.pad_token_id
@@ -103,6 +120,17 @@ class _Encoder:
                     emb = out[i, :lens[i]]
                     emb = emb / torch.norm(emb, dim=-1).unsqueeze(-1)
                     self.cache[t] = _Encoded(tuple(ids[t]), emb)
+                    self.nbytes += _size(self.cache[t])
+
+
+# Embeddings kept across calls, per loaded model. A MiniLM
+# summary of ~80 tokens takes ~120 KB, so 1 GiB holds ~8,000 texts: the references of an
+# evaluation set plus a few checkpoints' outputs; older outputs are evicted first.
+EMBED_CACHE_BYTES = 1 << 30
+
+
+def _size(e: _Encoded) -> int:
+    return e.emb.numel() * e.emb.element_size()
 
 
 _ENCODERS: dict[tuple, _Encoder] = {}

@@ -228,7 +228,7 @@ def ngram_counts(tokens, n: int) -> Counter:
 class RougeEngine:
     """Scores predictions against references with per-text caches (see module docstring)."""
 
-    def __init__(self, rouge_types, tokenizer, sentence_splitter, max_cache: int = 500_000):
+    def __init__(self, rouge_types, tokenizer, sentence_splitter, max_cache: int = 100_000):
         self.rouge_types = tuple(rouge_types)
         self.tokenizer = tokenizer
         self.split = sentence_splitter  # text -> list of sentence strings (rouge-score's get_sents)
