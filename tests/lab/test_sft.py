@@ -149,3 +149,30 @@ def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_policy):
     batched = generate_greedy(model, tok, prompts, max_new_tokens=24, batch_size=6)
     single = [generate_greedy(model, tok, [p], max_new_tokens=24)[0] for p in prompts]
     assert batched == single
+
+
+def test_tiny_llama_trains_and_round_trips(tmp_path, test_lab):
+    from transformers import AutoModelForCausalLM
+
+    from rlhf_eval.training.sft import train_sft
+
+    cfg = SFTConfig(tiny="llama", max_steps=2, batch_size=4, n_embd=32, vocab_size=400,
+                    progress=False, num_threads=1)
+    result = train_sft(cfg, test_lab.sft_samples()[:20], tmp_path / "llama")
+    assert result.steps == 2 and result.examples == 20
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "llama")
+    assert model.config.model_type == "llama" and model.config.hidden_size == 32
+
+
+def test_empty_or_missing_data_is_a_data_error(tmp_path):
+    from rlhf_eval.errors import DataError
+    from rlhf_eval.schema import Sample
+    from rlhf_eval.training.sft import train_sft
+
+    with pytest.raises(DataError):
+        train_sft(SFTConfig(max_steps=1), [], tmp_path / "x")
+    with pytest.raises(DataError) as err:
+        train_sft(SFTConfig(max_steps=1, progress=False),
+                  [Sample("p", "ok"), Sample("p", "  ")], tmp_path / "x")
+    assert err.value.location.line == 2 and err.value.location.field == "completion"
+    assert not (tmp_path / "x").exists()
