@@ -103,7 +103,6 @@ class RougeMetric(Metric):
         return (DefaultTokenizer if self.lowercase else CasedTokenizer)(self.use_stemmer)
 
     def signature(self) -> str:
-        import rouge_score  # noqa: F401  (version lookup below)
         from importlib.metadata import version
 
         tok = ("custom:" + type(self.custom_tokenizer).__name__ if self.custom_tokenizer
