@@ -81,6 +81,8 @@ class LabDataset:
         return [Sample(ex.prompt, ex.reference, [ex.reference], id=ex.id) for ex in self.train]
 
     def prompts(self, split: str) -> list[Sample]:
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS}")
         examples = self.train if split == "train" else self.eval
         return [Sample(ex.prompt, "", [ex.reference], id=ex.id,
                        meta={"n_key_facts": len(ex.key_facts)}) for ex in examples]

@@ -37,7 +37,7 @@ class SFTConfig:
     epochs: float = 8.0                 # 1000 steps on the demo lab (2000 samples, batch 16)
     max_steps: int | None = None        # overrides epochs when set
     batch_size: int = 16
-    lr: float = 2e-3
+    lr: float = 2e-3                    # for tiny models from scratch; pretrained: ~1e-5..1e-4
     weight_decay: float = 0.0
     warmup_steps: int = 50
     grad_clip: float = 1.0
