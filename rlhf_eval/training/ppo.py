@@ -118,29 +118,28 @@ class PPOTrainer:
             reward_tokenizer = self.tok  # an in-memory RM over the policy's vocabulary
         shares = reward_model is not None and not pair_format and \
             same_vocabulary(reward_tokenizer, self.tok)
-        if value_model is None:
+        # LoRA: the value model is the RM itself plus adapters (its adapters off = the RM), so
+        # no copy of the RM is made at all
+        rm_as_value = cfg.lora and value_model is None and shares and \
+            hasattr(reward_model, "score")
+        if value_model is None and not rm_as_value:
             value_model = value_model_from(reward_model, policy, self.tok, reward_tokenizer,
                                            pair_format)
         if cfg.lora:
             from ..models import LoraSettings, apply_lora
 
             settings = LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha)
-            # the value model *is* the RM plus adapters when it was copied from it: score with
-            # the adapters off and drop the copy (one base in memory, not two)
-            value_is_rm_copy = shares and value_model is not None and \
-                type(value_model) is type(reward_model) and \
-                value_model.config.to_dict() == reward_model.config.to_dict()
             # peft draws lora_A from the global RNG: seed it (without disturbing the caller's
             # state) so that a run, its resume and its other processes start from the same A
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.seed)
                 policy = apply_lora(policy, settings)
-                value_model = apply_lora(reward_model if value_is_rm_copy else value_model,
+                value_model = apply_lora(reward_model if rm_as_value else value_model,
                                          settings, task_type="SEQ_CLS")
-            if value_is_rm_copy:
+            if rm_as_value:
                 reward_model = value_model
             self.ref = None  # the policy with adapters disabled
-            rm_disable = value_is_rm_copy
+            rm_disable = rm_as_value
         else:
             import copy
 

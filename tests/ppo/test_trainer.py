@@ -222,3 +222,30 @@ def test_lora_resume_in_process_equals_the_uninterrupted_run(tiny, tmp_path):
 
     assert (tmp_path / "b" / "checkpoint-3" / "adapter_config.json").is_file()
     AutoPeftModelForCausalLM.from_pretrained(tmp_path / "b" / "checkpoint-3")
+
+
+def test_lora_value_model_is_the_rm_with_adapters_and_the_rm_stays_intact(tiny, tmp_path):
+    """LoRA mode keeps one RM base: the value model is the RM plus adapters, and scoring with
+    the adapters disabled still gives the untouched RM's scores after training."""
+    cfg = PPOConfig(steps=2, batch_size=8, max_new_tokens=8, save_every=100, lora=True,
+                    learning_rate=1e-2)
+    trainer = PPOTrainer(cfg, policy=_policy(tiny), tokenizer=tiny["tokenizer"],
+                         prompts=make_prompts(32), run_dir=tmp_path / "run",
+                         reward_model=_rm(tiny), reward_tokenizer=tiny["tokenizer"],
+                         progress=False)
+    trainer.train()
+    assert trainer.scorer.model is trainer.value and trainer.scorer.disable_adapters
+    assert trainer.ref is None
+    base = sum(p.numel() for n, p in trainer.value.named_parameters() if "lora_" not in n
+               and "modules_to_save" not in n)
+    assert base == sum(p.numel() for p in _rm(tiny).parameters())  # one copy of the RM
+    tok = tiny["tokenizer"]
+    enc = encode_prompts(tok, make_prompts(4, seed=8), 64)
+    resp = torch.tensor([[5, 6, tok.eos_token_id]] * 4)
+    got = trainer.scorer(enc.input_ids, resp, torch.tensor([3] * 4), [""] * 4, [""] * 4)
+    want = RewardScorer(policy_tokenizer=tok, model=_rm(tiny).eval(), tokenizer=tok)(
+        enc.input_ids, resp, torch.tensor([3] * 4), [""] * 4, [""] * 4)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)  # fused GELU: ~1e-7 apart
+    with torch.no_grad():  # while the trained value head differs from the RM head
+        assert not torch.equal(trainer.value.base_model.model.score.modules_to_save.default.weight,
+                               _rm(tiny).score.weight)
