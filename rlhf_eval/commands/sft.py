@@ -16,7 +16,7 @@ from __future__ import annotations
 
 # CLI flag -> SFTConfig field; None values (flags not given) leave the YAML/default value
 _FLAGS = ("model", "tiny", "epochs", "max_steps", "batch_size", "lr", "seed", "device",
-          "precision", "lora", "vocab_size", "max_length")
+          "precision", "lora", "vocab_size", "max_length", "num_threads")
 
 
 def add_arguments(p) -> None:
@@ -39,6 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--lora", action="store_true", default=None, help="train LoRA adapters")
     p.add_argument("--vocab-size", type=int)
     p.add_argument("--max-length", type=int)
+    p.add_argument("--num-threads", type=int,
+                   help="torch CPU threads (1 is much faster on a CPU shared with other jobs)")
     p.add_argument("--eval-prompts", help="lab prompts (Sample with references) to score on")
     p.add_argument("--eval-n", type=int, default=200, help="how many eval prompts to score")
     p.add_argument("--no-progress", action="store_true")
@@ -77,6 +79,7 @@ def run(args) -> int:
         from ..lab.policy_eval import compare_with_untrained
 
         prompts = read_records(args.eval_prompts, "sample").records[:args.eval_n]
-        report = compare_with_untrained(args.out, prompts, seed=cfg.seed)
+        report = compare_with_untrained(args.out, prompts, seed=cfg.seed,
+                                        num_threads=cfg.num_threads)
         print(json.dumps(report["mean"], indent=1))
     return 0

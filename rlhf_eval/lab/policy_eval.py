@@ -39,9 +39,18 @@ def untrained_like(model, seed: int = 0):
 
 
 def compare_with_untrained(policy_dir, prompts: Sequence, *, seed: int = 0,
-                           max_new_tokens: int = 48, write: bool = True) -> dict:
+                           max_new_tokens: int = 48, write: bool = True,
+                           num_threads: int | None = None) -> dict:
     """Mean gold aspects / ROUGE-L / words of the policy in ``policy_dir`` and of an untrained
-    model of the same shape on ``prompts``; written to ``policy_dir/sft_eval.json``."""
+    model of the same shape (random init, ``seed``) on ``prompts``; written to
+    ``policy_dir/sft_eval.json``. ``num_threads``: torch threads meanwhile (see SFTConfig)."""
+    from ..training.sft import torch_threads
+
+    with torch_threads(num_threads):
+        return _compare(policy_dir, prompts, seed, max_new_tokens, write)
+
+
+def _compare(policy_dir, prompts, seed, max_new_tokens, write) -> dict:
     from transformers import AutoTokenizer
 
     from ..io import atomic_write_json

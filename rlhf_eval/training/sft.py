@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -153,6 +154,21 @@ def build_policy(cfg: SFTConfig, corpus: Sequence[str]):
 # ---------------------------------------------------------------------------------- training
 
 
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch intra-op threads (None: unchanged), then restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+
 def _lr_lambda(warmup: int, total: int):
     # linear warm-up, then cosine decay to 10% of the peak
     def f(step: int) -> float:
@@ -184,18 +200,11 @@ def _encode_all(samples, tokenizer, max_length: int):
 def train_sft(cfg: SFTConfig, samples, out_dir, *, corpus: Sequence[str] = ()) -> SFTResult:
     """Fine-tune on ``samples`` (:class:`~rlhf_eval.schema.Sample`) and save to ``out_dir``.
     ``corpus``: extra texts for the tiny tokenizer (the samples' own texts are always used)."""
-    import torch
-
     samples = list(samples)
     if not samples:
         raise DataError("no SFT samples", field="completion")
-    threads = torch.get_num_threads()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    try:
+    with torch_threads(cfg.num_threads):
         return _train(cfg, samples, out_dir, corpus)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(cfg: SFTConfig, samples, out_dir, corpus) -> SFTResult:

@@ -95,7 +95,7 @@ def test_sft_beats_an_untrained_policy_on_gold_and_rouge(tiny_policy):
     from rlhf_eval.lab.policy_eval import compare_with_untrained
 
     prompts = read_records(tiny_policy.lab_dir / "prompts_eval.jsonl", "sample").records
-    report = compare_with_untrained(tiny_policy.policy_dir, prompts)
+    report = compare_with_untrained(tiny_policy.policy_dir, prompts, num_threads=1)
     sft, base = report["mean"]["sft"], report["mean"]["untrained"]
     assert report["n"] == len(prompts) == 40  # the `test` lab's eval prompts
     assert sft["rougeL"] > base["rougeL"] + 0.3
@@ -123,7 +123,7 @@ def test_cli_trains_lora_and_saves_a_plain_model(tiny_policy, tmp_path):
     out = tmp_path / "sft"
     res = _cli("sft", "--data", str(tiny_policy.lab_dir / "sft.jsonl"), "--out", str(out),
                "--model", str(tiny_policy.policy_dir), "--lora", "--max-steps", "3",
-               "--batch-size", "4", "--no-progress")
+               "--batch-size", "4", "--no-progress", "--num-threads", "1")
     assert res.returncode == 0, res.stderr
     assert (out / "adapter" / "adapter_config.json").is_file()
     from transformers import AutoModelForCausalLM
@@ -149,29 +149,36 @@ def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_policy):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rlhf_eval.io import read_records
-    from rlhf_eval.training.sft import generate_greedy
+    from rlhf_eval.training.sft import generate_greedy, torch_threads
 
     model = AutoModelForCausalLM.from_pretrained(tiny_policy.policy_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_policy.policy_dir)
     prompts = [s.prompt for s in read_records(tiny_policy.lab_dir / "prompts_eval.jsonl",
                                               "sample").records[:6]]
     assert len({len(tok(p)["input_ids"]) for p in prompts}) > 1  # padding really happens
-    batched = generate_greedy(model, tok, prompts, max_new_tokens=24, batch_size=6)
-    single = [generate_greedy(model, tok, [p], max_new_tokens=24)[0] for p in prompts]
+    with torch_threads(1):  # a shared CPU: see SFTConfig.num_threads
+        batched = generate_greedy(model, tok, prompts, max_new_tokens=24, batch_size=6)
+        single = [generate_greedy(model, tok, [p], max_new_tokens=24)[0] for p in prompts]
     assert batched == single
 
 
-def test_tiny_llama_trains_and_round_trips(tmp_path, test_lab):
+def test_tiny_llama_trains_deterministically_and_round_trips(tmp_path, test_lab):
     from transformers import AutoModelForCausalLM
 
     from rlhf_eval.training.sft import train_sft
 
     cfg = SFTConfig(tiny="llama", max_steps=2, batch_size=4, n_embd=32, vocab_size=400,
                     precision="bf16", progress=False, num_threads=1)
-    result = train_sft(cfg, test_lab.sft_samples()[:20], tmp_path / "llama")
+    threads = torch.get_num_threads()
+    result = train_sft(cfg, test_lab.sft_samples()[:20], tmp_path / "a")
+    assert torch.get_num_threads() == threads  # restored after training
     assert result.steps == 2 and result.examples == 20 and result.final_loss > 0
-    model = AutoModelForCausalLM.from_pretrained(tmp_path / "llama")
-    assert model.config.model_type == "llama" and model.config.hidden_size == 32
+    train_sft(cfg, test_lab.sft_samples()[:20], tmp_path / "b")
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "a")
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "b")
+    assert a.config.model_type == "llama" and a.config.hidden_size == 32
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name  # same seed, same weights
 
 
 def test_empty_or_missing_data_is_a_data_error(tmp_path):
