@@ -104,6 +104,11 @@ class PPOTrainer:
         self.acc.wait_for_everyone()
         if resume and latest_checkpoint(self.run_dir) is not None:
             self._load_checkpoint(latest_checkpoint(self.run_dir))
+        elif latest_checkpoint(self.run_dir) is not None:
+            # a fresh run over old checkpoints would let a later --resume pick a stale one
+            raise RlhfEvalError(f"{self.run_dir} already holds checkpoints (newest: "
+                                f"{latest_checkpoint(self.run_dir).name}); pass --resume to "
+                                "continue that run, or choose a new run folder")
         elif self.acc.is_main_process:
             self._write_run_json(sources or {})
         self.logger = MetricsLogger(self.run_dir, self.history) if self.acc.is_main_process \

@@ -249,3 +249,20 @@ def test_lora_value_model_is_the_rm_with_adapters_and_the_rm_stays_intact(tiny, 
     with torch.no_grad():  # while the trained value head differs from the RM head
         assert not torch.equal(trainer.value.base_model.model.score.modules_to_save.default.weight,
                                _rm(tiny).score.weight)
+
+
+def test_options_bf16_adaptive_k3_whitening_run_and_adapt_beta(tiny, tmp_path):
+    _, hist = _train(tiny, tmp_path, steps=2, bf16=True, adaptive_kl=True, target_kl=0.5,
+                     kl_horizon=100, kl_estimator="k3", whiten_rewards=True, batch_size=8,
+                     num_minibatches=2, gradient_accumulation_steps=2)
+    assert all(math.isfinite(v) for r in hist for v in r.values())
+    # Ziegler controller: after step 1 (KL 0 < target) beta shrinks by (1 - 0.2 * 8 / 100)
+    assert hist[1]["objective/kl_coef"] == pytest.approx(0.01 * (1 - 0.2 * 8 / 100))
+
+
+def test_a_fresh_run_refuses_a_folder_with_checkpoints(tiny, tmp_path):
+    from rlhf_eval.errors import RlhfEvalError
+
+    _train(tiny, tmp_path, steps=1, batch_size=8, max_new_tokens=4, save_every=1)
+    with pytest.raises(RlhfEvalError, match="already holds checkpoints.*--resume"):
+        _train(tiny, tmp_path, steps=1, batch_size=8, max_new_tokens=4)
