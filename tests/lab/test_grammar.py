@@ -20,8 +20,8 @@ def test_sentences_that_state_no_fact_parse_to_none():
         assert parse_sentence(s) is None, s
 
 
-def test_no_value_or_name_is_a_prefix_of_another():
-    # the parser relies on whole-word alternations; a value inside another would be ambiguous
+def test_names_and_values_are_distinct_words():
+    # a word that were both a name and a value (or two attributes' value) would be ambiguous
     words = list(ENTITIES) + [v for _, vals in ATTRIBUTES.values() for v in vals]
     assert len(set(words)) == len(words)
 
