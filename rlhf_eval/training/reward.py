@@ -254,6 +254,17 @@ class TrainResult:
         return self.pairs_seen / self.train_seconds if self.train_seconds else float("nan")
 
 
+def _adamw(params, cfg: RewardTrainConfig):
+    """AdamW, fused into one kernel per step where torch supports it (CPU and CUDA since
+    torch 2.4): fewer passes over the parameters than the per-tensor loop."""
+    import torch
+
+    try:
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 def _set_seed(seed: int) -> None:
     # Dropout masks come from torch's global generator inside nn.Dropout; seeding it here is
     # the only way to make a training run reproducible. Data order uses its own numpy rng.
@@ -311,7 +322,7 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
                    "max_length": max_length, "input_format": loaded.fmt})
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _adamw(params, cfg)
     n_steps = _num_steps(len(train), cfg)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * n_steps),
                                                 n_steps)
