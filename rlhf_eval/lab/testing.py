@@ -23,10 +23,11 @@ from .dataset import lab_config
 #: The fast settings: the `test` lab's short documents, 2000 train prompts (fewer let the model
 #: memorise instead of learning to copy facts), and 300 SFT steps, which beat an untrained
 #: policy clearly on gold reward and ROUGE-L (see tests/lab/test_sft.py). A vocabulary of
-#: 1024 keeps every lab word one token; 128 wide learnt ~2x faster per step than 64.
+#: 1024 keeps every lab word one token; 128 wide learnt ~2x faster per step than 64; bf16
+#: autocast trained 300 steps in 34 s instead of ~60 s (fp32) here, to the same loss.
 FAST_SFT = SFTConfig(max_steps=300, batch_size=16, lr=3e-3, warmup_steps=20, vocab_size=1024,
                      n_layer=2, n_embd=128, n_head=4, max_length=192, num_threads=1,
-                     progress=False)
+                     precision="bf16", progress=False)
 
 
 @dataclass(frozen=True)

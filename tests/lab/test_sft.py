@@ -12,11 +12,6 @@ from rlhf_eval.training.sft import (IGNORE_INDEX, SFTConfig, collate, completion
                                     encode_sample)
 
 
-# Tests that use the `tiny_policy` fixture share one SFT run (300 steps, 2000 samples): about a
-# minute on 2 shared CPU cores (64 s measured under load), hence slow.
-needs_policy = pytest.mark.slow
-
-
 @pytest.fixture(scope="module")
 def tok():
     return train_bpe_tokenizer(["Summarize: Mara owns a cat.\n\nTL;DR: Mara owns a cat."] * 20,
@@ -76,7 +71,6 @@ def test_config_rejects_bad_values():
         SFTConfig(batch_size=0)
 
 
-@needs_policy
 def test_policy_folder_loads_with_transformers(tiny_policy):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -89,7 +83,6 @@ def test_policy_folder_loads_with_transformers(tiny_policy):
     assert metrics[-1]["loss"] < metrics[0]["loss"] / 2
 
 
-@needs_policy
 def test_sft_beats_an_untrained_policy_on_gold_and_rouge(tiny_policy):
     from rlhf_eval.io import read_records
     from rlhf_eval.lab.policy_eval import compare_with_untrained
@@ -103,7 +96,6 @@ def test_sft_beats_an_untrained_policy_on_gold_and_rouge(tiny_policy):
     assert sft["gold_coverage"] > 0.4
 
 
-@needs_policy
 def test_helper_reuses_its_build(tiny_policy):
     from rlhf_eval.lab.testing import tiny_sft_policy
 
@@ -118,7 +110,6 @@ def _cli(*args):
                           text=True, timeout=300)
 
 
-@needs_policy
 def test_cli_trains_lora_and_saves_a_plain_model(tiny_policy, tmp_path):
     out = tmp_path / "sft"
     res = _cli("sft", "--data", str(tiny_policy.lab_dir / "sft.jsonl"), "--out", str(out),
@@ -143,7 +134,6 @@ def test_cli_bad_data_exits_2_naming_file_line_field(tmp_path):
     assert res.returncode == 2
 
 
-@needs_policy
 def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_policy):
     # left padding must not change what the policy writes (position ids follow the mask)
     from transformers import AutoModelForCausalLM, AutoTokenizer
