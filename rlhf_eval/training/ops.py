@@ -167,7 +167,10 @@ def clipped_value_loss(vpred: torch.Tensor, old_values: torch.Tensor, returns: t
                        mask: torch.Tensor, cliprange_value: float):
     """0.5 * max((v - R)^2, (clip(v, v_old +- eps) - R)^2), masked mean (Huang et al. detail 9).
     Returns (loss, clipfrac)."""
-    vclipped = old_values + torch.clamp(vpred - old_values, -cliprange_value, cliprange_value)
+    # clamp(v, v_old - eps, v_old + eps) rather than v_old + clamp(v - v_old, ...): equal in
+    # exact arithmetic, but the latter rounds unclipped values by an ulp, which makes
+    # "clipped" (losses2 > losses1) a coin flip for tokens that were not clipped at all
+    vclipped = torch.clamp(vpred, old_values - cliprange_value, old_values + cliprange_value)
     losses1 = (vpred - returns) ** 2
     losses2 = (vclipped - returns) ** 2
     loss = 0.5 * masked_mean(torch.max(losses1, losses2), mask)

@@ -146,3 +146,14 @@ def test_adaptive_kl_controller_follows_ziegler_update():
     c.update(current_kl=5.4, n_steps=100)  # error -0.1
     assert c.value == pytest.approx(0.1 * 1.002 * (1 - 0.1 * 100 / 10000))
     assert ops.FixedKLController(0.05).update(100.0, 10) == 0.05
+
+
+def test_value_clipfrac_counts_only_values_that_were_clipped():
+    """Unclipped values must not count as clipped through rounding (old + (v - old) != v)."""
+    g = torch.Generator().manual_seed(0)
+    old = torch.randn(64, 32, generator=g) * 3
+    vpred = old + (torch.rand(64, 32, generator=g) - 0.5) * 0.3  # all within +-0.15 < 0.2
+    ret = torch.randn(64, 32, generator=g)
+    _, clipfrac = ops.clipped_value_loss(vpred, old, ret, torch.ones(64, 32, dtype=torch.bool),
+                                         cliprange_value=0.2)
+    assert clipfrac.item() == 0.0
