@@ -87,8 +87,16 @@ def main(argv=None) -> int:
 
     print(f"\nHH-RLHF held-out ({res['n_pairs']} pairs; trained on {args.n_train}, "
           f"max_length {args.max_length}, {t_train:.0f} s)")
+    from rlhf_eval.io import read_records
+
+    held = read_records(evald, "pair").records
     for name, d in res["by_subset"].items():
-        print(f"  {name:14s} RM accuracy {fmt(d)} (n={d['n']})")
+        longer = np.mean([len(p.chosen) > len(p.rejected) for p in held
+                          if p.meta.get("subset") == name])
+        print(f"  {name:14s} RM accuracy {fmt(d)} (n={d['n']}); longer answer {longer:.3f}")
+    print(f"  length bias: RM prefers the longer answer on "
+          f"{res['length']['rm_prefers_longer_fraction']:.3f} of pairs; spearman(reward, "
+          f"length) {res['length']['corr_reward_length']['spearman']:.3f}")
     print(f"  chance 0.500 | longer answer {fmt(longer)} | RM {fmt(acc)} | "
           f"RM beats both with non-overlapping 95% CIs: {summary['non_overlapping']}")
     return 0
