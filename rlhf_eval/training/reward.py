@@ -378,7 +378,7 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     if out_dir:
         from ..io import atomic_write_json
 
-        save_reward_model(loaded, out_dir)
+        save_reward_model(loaded, out_dir, max_length=max_length)
         atomic_write_json(out_dir / "train_config.json", asdict(cfg))
     metrics.close()
     return TrainResult(out_dir, step, pairs_seen, train_seconds, final_eval, offset,

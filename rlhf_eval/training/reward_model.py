@@ -226,8 +226,18 @@ def fold_offset(model, offset: float) -> str:
     return "config"
 
 
-def save_reward_model(loaded: LoadedRewardModel, out: str | Path) -> Path:
-    """Save a plain one-label RM (LoRA adapters merged) plus tokenizer; returns the folder."""
+def save_reward_model(loaded: LoadedRewardModel, out: str | Path, *,
+                      max_length: int | None = None) -> Path:
+    """Save a plain one-label RM (LoRA adapters merged) plus tokenizer; returns the folder.
+
+    With ``max_length`` the tokenizer is saved with ``model_max_length=max_length`` and
+    ``truncation_side="left"``, so ``pipeline(..., truncation=True)`` cuts over-long causal
+    inputs exactly as ``rlhf-eval score`` does (the start of the prompt goes first).
+    """
+    tok = loaded.tokenizer
+    if max_length:
+        tok.model_max_length = tok.init_kwargs["model_max_length"] = max_length
+        tok.truncation_side = tok.init_kwargs["truncation_side"] = "left"
     model = loaded.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # a plain folder every loader can read

@@ -179,3 +179,18 @@ def test_fold_offset_into_encoder_head_bias(minilm_rm):
         after = model(**enc).logits[0, 0].item()
     fold_offset(model, -0.75)
     assert after == pytest.approx(before - 0.75, abs=1e-6)
+
+
+def test_pipeline_truncates_like_the_scorer(trained_rm):
+    """The saved tokenizer carries the training max_length and left truncation."""
+    from transformers import pipeline
+
+    path, _ = trained_rm
+    prompts, comps = ["Question 5: reply please. " * 40, "Question 1:"], [" great kind", " rude"]
+    scorer = RewardScorer(str(path))
+    ours = scorer.score(prompts, comps)
+    assert scorer.stats.truncated == 1 and scorer.max_length == 128
+    pipe = pipeline("text-classification", model=str(path), device="cpu")
+    theirs = [o["score"] for o in pipe([p + c for p, c in zip(prompts, comps)],
+                                       function_to_apply="none", truncation=True)]
+    np.testing.assert_allclose(theirs, ours, atol=1e-5)
