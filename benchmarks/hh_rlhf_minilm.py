@@ -22,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 
-def build_split(out: Path, n_eval: int, n_train: int, seed: int) -> tuple[Path, Path]:
+def build_split(out: Path, n_eval: int, n_train: int, seed: int,
+                subsets: tuple[str, ...] = ("helpful-base", "harmless-base")) -> tuple[Path, Path]:
     from rlhf_eval.adapters import hh_rlhf_pairs
     from rlhf_eval.io import write_records
 
     pairs = []
-    for subset in ("helpful-base", "harmless-base"):
+    for subset in subsets:
         for p in hh_rlhf_pairs(f"hh-rlhf/{subset}").records:
             pairs.append(replace(p, meta={**p.meta, "subset": subset}))
     perm = np.random.default_rng(seed).permutation(len(pairs))
@@ -49,6 +50,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--subsets", default="helpful-base,harmless-base",
+                    help="comma-separated HH-RLHF parts to split into train/held-out")
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; 1 avoids OpenMP spin-waits on a shared, busy CPU")
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
     from rlhf_eval.cli import main as cli
 
     out = Path(args.out)
-    train, evald = build_split(out / "data", args.n_eval, args.n_train, args.seed)
+    train, evald = build_split(out / "data", args.n_eval, args.n_train, args.seed,
+                               tuple(args.subsets.split(",")))
     t0 = time.perf_counter()
     train_cmd = ["train-rm", "--data", str(train), "--model", "minilm", "--out", str(out / "rm"),
                  "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
