@@ -95,9 +95,9 @@ def main(argv=None) -> int:
 
     held = read_records(evald, "pair").records
     for name, d in res["by_subset"].items():
-        longer = np.mean([len(p.chosen) > len(p.rejected) for p in held
-                          if p.meta.get("subset") == name])
-        print(f"  {name:14s} RM accuracy {fmt(d)} (n={d['n']}); longer answer {longer:.3f}")
+        sub_longer = np.mean([len(p.chosen) > len(p.rejected) for p in held
+                              if p.meta.get("subset") == name])
+        print(f"  {name:14s} RM accuracy {fmt(d)} (n={d['n']}); longer answer {sub_longer:.3f}")
     print(f"  length bias: RM prefers the longer answer on "
           f"{res['length']['rm_prefers_longer_fraction']:.3f} of pairs; spearman(reward, "
           f"length) {res['length']['corr_reward_length']['spearman']:.3f}")
