@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import colour_share, make_prompts
+from ppo_helpers import colour_share, make_prompts
 from rlhf_eval.training.checkpoint import latest_checkpoint
 from rlhf_eval.training.ppo import PPOFault, PPOTrainer
 from rlhf_eval.training.ppo_config import PPOConfig

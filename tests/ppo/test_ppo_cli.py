@@ -145,7 +145,7 @@ sys.path.insert(0, {tests!r})
 import torch
 torch.set_num_threads(1)
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from conftest import colour_share, make_prompts
+from ppo_helpers import colour_share, make_prompts
 from rlhf_eval.training.ppo import PPOTrainer
 from rlhf_eval.training.ppo_config import PPOConfig
 
