@@ -14,6 +14,9 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="runs/demo", help="demo folder (default runs/demo)")
     p.add_argument("--fast", action="store_true", help="tiny sizes: under 2 minutes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for every stage (default 1: the demo's models are tiny; "
+                        "0 = torch's default)")
     p.add_argument("--force", action="store_true", help="re-run stages whose output exists")
     p.add_argument("--skip", action="append", default=[], metavar="STAGE",
                    help="skip a stage (lab, sft, rm, ppo, eval, correlate-lab, "
@@ -26,5 +29,6 @@ def run(args) -> int:
     from ..demo import DemoConfig, run_demo
 
     cfg = DemoConfig(out=Path(args.out), fast=args.fast, seed=args.seed, force=args.force,
+                     threads=args.threads,
                      skip=tuple(args.skip))
     return run_demo(cfg)
