@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rlhf_eval.schema import PreferencePair
+from reward_helpers import write_jsonl  # noqa: F401  (fixtures below use it)
 
 GOOD = ["great", "helpful", "clear", "correct", "kind", "useful", "precise", "honest"]
 BAD = ["rude", "wrong", "vague", "useless", "false", "lazy", "confusing", "harmful"]
@@ -90,13 +91,6 @@ def trained_rm(gpt2_dir, task, tmp_path_factory):
                             max_length=128, progress=False, normalize=True)
     result = train_reward_model(cfg, task["train"], eval_pairs=task["test"], out=out)
     return out, result
-
-
-def write_jsonl(path: Path, rows) -> Path:
-    with open(path, "w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r.to_dict() if hasattr(r, "to_dict") else r) + "\n")
-    return path
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import write_jsonl
+from reward_helpers import write_jsonl
 from rlhf_eval.cli import main
 from rlhf_eval.schema import Sample
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_jsonl
+from reward_helpers import write_jsonl
 from rlhf_eval.cli import main
 from rlhf_eval.schema import Ranking
 from rlhf_eval.training.reward import (RewardTrainConfig, _JointView, encode_pairs,
