@@ -79,9 +79,11 @@ class GateResult:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: an undefined number (e.g. the CI of a single sample) becomes None."""
         d = dataclasses.asdict(self)
         d["gate"] = self.gate.spec
-        return d
+        return {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                for k, v in d.items()}
 
 
 def parse_gate(text: str, *, significance: bool = True) -> Gate:

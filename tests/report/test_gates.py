@@ -100,3 +100,14 @@ def test_load_gates_yaml(tmp_path):
     f.write_text("gates:\n  - {metric: gold}\n")
     with pytest.raises(ConfigError, match="exactly one"):
         load_gates(f)
+
+
+def test_gate_result_with_undefined_interval_serialises_as_null():
+    import json
+
+    b, c = _scores([1.0], [0.5])  # one sample: no bootstrap interval
+    r = evaluate_gate(Gate("gold", max_drop=0.1), c, b)
+    assert not r.passed  # falls back to the mean change (-0.5 < -0.1)
+    d = r.to_dict()
+    assert d["ci_low"] is None and d["ci_high"] is None
+    json.dumps(d, allow_nan=False)
