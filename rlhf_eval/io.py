@@ -246,6 +246,19 @@ def _decode_utf8(data: bytes, path: str) -> str:
 _WS = re.compile(r"\s*")
 
 
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every record of a JSONL file (``.gz`` too), raising the
+    first bad line as a :class:`DataError` with file and line. For readers of free-form JSONL
+    (prompt files, logs) that do not map to one record kind of :func:`read_records`."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise DataError("file not found", path=path)
+    for row in _jsonl_rows(path, path.endswith(".gz")):
+        if isinstance(row.data, DataError):
+            raise row.data.at(path=path, line=row.line)
+        yield row.line, dict(row.data)
+
+
 def _json_list_rows(path: str) -> Iterator[Row]:
     """Elements of a JSON list, each with the line it starts on (raw_decode keeps offsets)."""
     text = _decode_utf8(Path(path).read_bytes(), path)

@@ -122,36 +122,27 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
     path = Path(path)
     if not path.is_file():
         raise DataError("prompt file not found", path=str(path))
+    from ..io import iter_jsonl
+
     out: list[EvalSample] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", path=str(path),
-                                line=line_no) from None
-            if not isinstance(record, dict):
-                raise DataError(f"expected an object, found {type(record).__name__}",
-                                path=str(path), line=line_no)
-            record.setdefault("completion", "")
-            try:
-                s = Sample.from_dict(record, strict=False)
-            except DataError as exc:
-                raise exc.at(path=str(path), line=line_no) from None
-            if not s.prompt.strip():
-                raise DataError("expected a non-empty prompt", path=str(path), line=line_no,
-                                field="prompt")
-            sid = sample_id_for(s.prompt, s.references)
-            if sid in seen:  # the same prompt + references twice would be one sample
-                continue
-            seen.add(sid)
-            meta = dict(s.meta, **({"id": s.id} if s.id is not None else {}))
-            out.append(EvalSample(sid, s.prompt, tuple(s.references), meta))
-            if max_samples is not None and len(out) >= max_samples:
-                break
+    for line_no, record in iter_jsonl(path):
+        record.setdefault("completion", "")
+        try:
+            s = Sample.from_dict(record, strict=False)
+        except DataError as exc:
+            raise exc.at(path=str(path), line=line_no) from None
+        if not s.prompt.strip():
+            raise DataError("expected a non-empty prompt", path=str(path), line=line_no,
+                            field="prompt")
+        sid = sample_id_for(s.prompt, s.references)
+        if sid in seen:  # the same prompt + references twice would be one sample
+            continue
+        seen.add(sid)
+        meta = dict(s.meta, **({"id": s.id} if s.id is not None else {}))
+        out.append(EvalSample(sid, s.prompt, tuple(s.references), meta))
+        if max_samples is not None and len(out) >= max_samples:
+            break
     if not out:
         raise DataError("no prompts found (the file is empty)", path=str(path))
     return out

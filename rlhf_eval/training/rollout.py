@@ -7,7 +7,6 @@ two processes sampling 8 each draw the same completions.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,22 +19,17 @@ from .ppo_models import masked_logits, positions_from_mask
 
 def read_prompts(path: str | Path) -> list[str]:
     """The ``prompt`` field of every JSONL record (Sample records, or any object with one)."""
+    from ..io import iter_jsonl
+
     prompts = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", path=str(path), line=line_no) from exc
-            if not isinstance(record, dict) or "prompt" not in record:
-                raise DataError("expected an object with a 'prompt'", path=str(path),
-                                line=line_no, field="prompt")
-            if not isinstance(record["prompt"], str) or not record["prompt"].strip():
-                raise DataError(f"expected a non-empty string, found {record['prompt']!r:.60}",
-                                path=str(path), line=line_no, field="prompt")
-            prompts.append(record["prompt"])
+    for line_no, record in iter_jsonl(path):
+        if "prompt" not in record:
+            raise DataError("expected an object with a 'prompt'", path=str(path),
+                            line=line_no, field="prompt")
+        if not isinstance(record["prompt"], str) or not record["prompt"].strip():
+            raise DataError(f"expected a non-empty string, found {record['prompt']!r:.60}",
+                            path=str(path), line=line_no, field="prompt")
+        prompts.append(record["prompt"])
     if not prompts:
         raise DataError("no prompts found", path=str(path))
     return prompts

@@ -376,3 +376,16 @@ def test_real_command_line_process(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert f"rlhf-eval data: error: {path}:2: field 'rejected'" in proc.stderr
+
+
+def test_iter_jsonl_names_file_and_line(tmp_path):
+    from rlhf_eval.io import iter_jsonl
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "a"}\n\n{"prompt": \n')
+    rows = iter_jsonl(path)
+    assert next(rows) == (1, {"prompt": "a"})
+    with pytest.raises(DataError, match=rf"{path}:3: malformed JSON"):
+        next(rows)
+    with pytest.raises(DataError, match="file not found"):
+        list(iter_jsonl(tmp_path / "missing.jsonl"))

@@ -73,6 +73,15 @@ class LengthMetric(_Tokenized):
                 "length_chars": np.array([len(p) for p in batch.predictions], float)}
 
 
+def _unique_fractions(token_lists, n: int) -> np.ndarray:
+    """Per sample: distinct n-grams / all n-grams; NaN where a sample has no n-gram."""
+    vals = []
+    for t in token_lists:
+        grams = _ngrams(t, n)
+        vals.append(len(set(grams)) / len(grams) if grams else np.nan)
+    return np.array(vals, dtype=np.float64)
+
+
 class DistinctMetric(_Tokenized):
     name = "distinct"
 
@@ -87,14 +96,7 @@ class DistinctMetric(_Tokenized):
 
     def _score(self, batch: Batch) -> Scores:
         toks = [self.tokens(p) for p in batch.predictions]
-        out = {}
-        for n in self.orders:
-            vals = []
-            for t in toks:
-                grams = _ngrams(t, n)
-                vals.append(len(set(grams)) / len(grams) if grams else np.nan)
-            out[f"distinct_{n}"] = np.array(vals, dtype=np.float64)
-        return out
+        return {f"distinct_{n}": _unique_fractions(toks, n) for n in self.orders}
 
     def corpus_score(self, *, predictions, references=None, prompts=None) -> dict[str, float]:
         batch = self.validate(predictions=predictions, references=references, prompts=prompts)
@@ -120,11 +122,5 @@ class RepetitionMetric(_Tokenized):
 
     def _score(self, batch: Batch) -> Scores:
         toks = [self.tokens(p) for p in batch.predictions]
-        out = {}
-        for n in self.orders:
-            vals = []
-            for t in toks:
-                grams = _ngrams(t, n)
-                vals.append(1.0 - len(set(grams)) / len(grams) if grams else np.nan)
-            out[f"rep_{n}"] = np.array(vals, dtype=np.float64)
-        return out
+        # seq-rep-n (Welleck et al. 2020) is one minus the per-sample distinct-n
+        return {f"rep_{n}": 1.0 - _unique_fractions(toks, n) for n in self.orders}
