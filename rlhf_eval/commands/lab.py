@@ -24,7 +24,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..lab import annotator_gold_agreement, generate_lab, lab_config, label_ceiling, write_lab
+    from ..lab import (annotator_gold_agreement, generate_lab, lab_config, label_ceiling,
+                       rm_ceilings, write_lab)
 
     overrides = {k: v for k, v in {"n_train": args.n_train, "n_eval": args.n_eval,
                                    "pairs_per_prompt": args.pairs_per_prompt}.items()
@@ -39,6 +40,8 @@ def run(args) -> int:
         print("annotator agreement with the gold reward on pairs.jsonl "
               "(empirical vs implied by the annotator's noise):")
         print(table.round(3).to_string())
-        print(f"reward-model accuracy ceiling against these labels: "
-              f"{label_ceiling(dataset.pairs):.3f}")
+        best = rm_ceilings(dataset.pairs, cfg.annotators)
+        print(f"best reward model (ranks by the annotator mix): accuracy {best['label']:.3f} "
+              f"against these labels, {best['gold']:.3f} against the gold reward "
+              f"(a model told the annotator: {label_ceiling(dataset.pairs):.3f})")
     return 0

@@ -14,6 +14,10 @@ Because the probabilities are known, so is what the data can teach:
 - :func:`label_ceiling`: the best expected accuracy any reward model can reach against the
   annotators' labels, ``mean(max(p, 1 - p))``; a model that knows the gold reward exactly
   reaches ``expected_agreement`` (lower when the length bias flips some pairs).
+- :func:`rm_ceilings`: the same for a reward model, which scores a completion without knowing
+  who will judge it: the best such model ranks by the annotator *mix*, so its accuracy against
+  the labels and against the gold reward are both computable (the targets for an RM trained on
+  these annotators' pairs).
 """
 from __future__ import annotations
 
@@ -111,6 +115,36 @@ def label_ceiling(pairs: Iterable[PreferencePair]) -> float:
     """Best expected accuracy any model can reach against these annotators' labels:
     ``mean(max(p, 1 - p))`` (the Bayes classifier predicts the likelier label of each pair)."""
     return float(np.mean([max(prob, 1 - prob) for _, _, prob in _pair_stats(pairs)]))
+
+
+def rm_ceilings(pairs: Sequence[PreferencePair],
+                annotators: Sequence[Annotator] = DEFAULT_ANNOTATORS) -> dict[str, float]:
+    """Expected accuracy of the best annotator-agnostic reward model on ``pairs``.
+
+    The lab draws each pair's annotator uniformly from ``annotators``, so the best a single
+    reward function can do is to prefer the side that the annotator mix prefers:
+    ``q = mean_a P_a(gold-better side wins)``. That model scores ``label`` = mean over pairs of
+    ``p if q > 1/2 else 1 - p`` against the labels (``p``: P(the pair's own annotator picks the
+    gold-better side)), and ``gold`` = the share of pairs with ``q > 1/2`` against the gold
+    reward. ``label`` <= :func:`label_ceiling`, which may also use the annotator's identity.
+    """
+    by_name = {a.name: a for a in annotators}
+    labels, golds = [], []
+    for i, pair in enumerate(pairs):
+        g_c, g_r = (float(pair.meta.get(k, "nan")) for k in ("gold_chosen", "gold_rejected"))
+        if pair.annotator not in by_name or not math.isfinite(g_c - g_r):
+            raise DataError(f"expected a lab pair by one of {sorted(by_name)} with gold meta, "
+                            f"found annotator {pair.annotator!r}", line=i + 1, field="annotator")
+        if g_c == g_r:
+            continue
+        better, worse = (pair.chosen, pair.rejected) if g_c > g_r else (pair.rejected, pair.chosen)
+        q = float(np.mean([a.p_prefer(pair.prompt, better, worse) for a in annotators]))
+        p = by_name[pair.annotator].p_prefer(pair.prompt, better, worse)
+        labels.append(p if q > 0.5 else 1.0 - p)
+        golds.append(q > 0.5)
+    if not labels:
+        raise DataError("no pair with a gold-better side", field="meta")
+    return {"label": float(np.mean(labels)), "gold": float(np.mean(golds)), "n": len(labels)}
 
 
 def annotator_gold_agreement(pairs: Iterable[PreferencePair]):

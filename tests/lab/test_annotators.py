@@ -10,7 +10,8 @@ from scipy.stats import spearmanr
 from rlhf_eval.errors import DataError
 from rlhf_eval.lab import (DEFAULT_ANNOTATORS, Annotator, annotate_pair, annotate_ranking,
                            annotator_gold_agreement, expected_agreement, gold_reward,
-                           label_ceiling, rate_sample, word_budget)
+                           generate_lab, lab_config, label_ceiling, rate_sample, rm_ceilings,
+                           word_budget)
 from rlhf_eval.schema import PreferencePair
 
 BY_NAME = {a.name: a for a in DEFAULT_ANNOTATORS}
@@ -155,3 +156,35 @@ def test_noiseless_rating_is_the_linear_map():
                                                        " Mara owns a dog.", "s1")}
     # coverage 0 -> 1; one invented fact (-0.5) -> 3; brevity 0 -> 5; gold -0.5 -> 1 + 4 * 1.5/3 = 3
     assert scores == {"coverage": 1.0, "faithfulness": 3.0, "brevity": 5.0, "overall": 3.0}
+
+
+def test_rm_ceilings_by_hand():
+    """Two annotators: one without length bias, one that loves length. On a pair where the
+    longer side is gold-worse, the mix decides; the ceilings follow from the two probabilities."""
+    fair, lover = Annotator("fair", temperature=0.2), Annotator("lover", temperature=0.2,
+                                                               length_bias=3.0)
+    ex = generate_lab(lab_config("test", seed=1, n_train=4, n_eval=1)).train[0]
+    best = ex.reference
+    padded = best + " The weather was mild that week."      # gold-worse, longer
+    assert gold_reward(ex.prompt, padded)["gold"] < gold_reward(ex.prompt, best)["gold"]
+    pairs = [annotate_pair(np.random.default_rng(0), who, ex.prompt, best, padded)
+             for who in (fair, lover)]
+    p = {a.name: a.p_prefer(ex.prompt, best, padded) for a in (fair, lover)}
+    q = (p["fair"] + p["lover"]) / 2
+    got = rm_ceilings(pairs, (fair, lover))
+    want_label = np.mean([v if q > 0.5 else 1 - v for v in p.values()])
+    assert got["label"] == pytest.approx(want_label)
+    assert got["gold"] == float(q > 0.5)
+    assert got["n"] == 2
+    # a model told the annotator does at least as well
+    assert label_ceiling(pairs) >= got["label"] - 1e-12
+    with pytest.raises(DataError) as err:
+        rm_ceilings(pairs, (fair,))
+    assert err.value.location.line == 2 and err.value.location.field == "annotator"
+
+
+def test_rm_ceilings_on_the_demo_lab(demo_lab):
+    best = rm_ceilings(demo_lab.pairs)
+    # the mix agrees with gold on nearly every pair; not knowing the annotator costs a little
+    assert 0.95 < best["gold"] <= 1.0
+    assert expected_agreement(demo_lab.pairs) - 0.01 < best["label"] <= label_ceiling(demo_lab.pairs)
