@@ -114,7 +114,8 @@ def test_cli_writes_the_lab_and_reports_agreement(tmp_path):
     res = _cli("lab", "--out", str(tmp_path / "lab"), "--size", "test", "--n-train", "60",
                "--n-eval", "10")
     assert res.returncode == 0, res.stderr
-    assert "ceiling" in res.stdout and "careful" in res.stdout
+    assert "best reward model" in res.stdout and "careful" in res.stdout
+    assert "against the gold reward" in res.stdout
     manifest = json.loads((tmp_path / "lab" / "lab.json").read_text())
     assert manifest["counts"]["sft.jsonl"] == 60 and manifest["config"]["n_eval"] == 10
     bad = _cli("lab", "--out", str(tmp_path / "x"), "--size", "huge")
