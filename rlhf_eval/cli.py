@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rlhf_eval.commands.data", "validate, convert and inspect preference/judgment data"),
     "agreement": ("rlhf_eval.commands.agreement", "inter-annotator agreement of judgments"),
     "lab": ("rlhf_eval.commands.lab", "generate the synthetic RLHF lab task"),
+    "lab-collect": ("rlhf_eval.commands.lab_collect", "label a policy's samples with the lab's "
+                    "simulated annotators (on-policy pairs)"),
     "sft": ("rlhf_eval.commands.sft", "supervised fine-tuning of a policy"),
     "ppo": ("rlhf_eval.commands.ppo", "tune a policy with PPO against a reward model"),
     "train-rm": ("rlhf_eval.commands.train_rm", "train a reward model on preference pairs"),
