@@ -1,5 +1,5 @@
-"""Collect on-policy comparisons in the lab: sample completions from a policy on the lab's train
-prompts and have the lab's simulated annotators compare them (InstructGPT's data collection).
+"""Collect on-policy comparisons in the lab: sample completions from a policy on the lab's train (or
+eval) prompts and have the lab's simulated annotators compare them (InstructGPT's data collection).
 
 Examples:
   rlhf-eval lab-collect --lab runs/lab --policy runs/sft --out runs/lab/pairs_policy.jsonl
@@ -22,7 +22,9 @@ def add_arguments(p) -> None:
     p.add_argument("--pairs-per-prompt", type=int, default=3)
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0, 0.7])
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--n-prompts", type=int, help="use the first N train prompts (default all)")
+    p.add_argument("--split", choices=["train", "eval"], default="train",
+                   help="prompts_train.jsonl (RM training data) or prompts_eval.jsonl (held out)")
+    p.add_argument("--n-prompts", type=int, help="use the first N prompts (default all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -64,7 +66,7 @@ def run(args) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     annotators = _annotators(args.lab)
-    prompts = read_records(Path(args.lab) / "prompts_train.jsonl", "sample").records
+    prompts = read_records(Path(args.lab) / f"prompts_{args.split}.jsonl", "sample").records
     prompts = prompts[:args.n_prompts] if args.n_prompts else prompts
     device = pick_device(args.device)
     tok = load_tokenizer(args.policy, require_pad=True)
