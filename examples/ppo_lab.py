@@ -79,9 +79,14 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--policy", required=True)
-    ap.add_argument("--reward-model", required=True)
+    ap.add_argument("--reward-model", required=True,
+                    help="RM folder, or 'gold' for the oracle run (PPO on the gold reward itself: "
+                         "what PPO can reach with a perfect RM)")
     ap.add_argument("--lab", required=True, help="folder written by `rlhf-eval lab`")
     ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--prompts", help="PPO prompts (default: the lab's prompts_train.jsonl, which "
+                                      "the SFT policy was trained on; fresh prompts, e.g. "
+                                      "another seed's lab, give PPO the eval distribution)")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--eval-n", type=int, default=200)
@@ -96,22 +101,29 @@ def main() -> None:
     hf_logging.disable_progress_bar()
 
     lab, run_dir = Path(args.lab), Path(args.run_dir)
-    train_prompts = read_prompts(lab / "prompts_train.jsonl")
+    prompts_file = Path(args.prompts) if args.prompts else lab / "prompts_train.jsonl"
+    train_prompts = read_prompts(prompts_file)
     eval_prompts = read_prompts(lab / "prompts_eval.jsonl")[:args.eval_n]
     cfg = PPOConfig(steps=args.steps, batch_size=16, num_minibatches=1, ppo_epochs=4,
                     max_new_tokens=args.max_new_tokens, learning_rate=args.lr, temperature=0.7,
                     kl_coef=args.kl_coef, save_every=args.eval_every, lora=args.lora,
                     bf16=args.bf16)
     tok = load_tokenizer(args.policy, require_pad=True)
-    rm = load_reward_model(args.reward_model)
+    if args.reward_model == "gold":
+        from rlhf_eval.lab import gold_reward
+
+        reward = {"reward_fn": lambda ps, cs: [gold_reward(p, c)["gold"] for p, c in zip(ps, cs)]}
+    else:
+        rm = load_reward_model(args.reward_model)
+        reward = {"reward_model": rm.model, "reward_tokenizer": rm.tokenizer,
+                  "reward_offset": rm.offset, "reward_pair_format": rm.fmt == "pair"}
     trainer = PPOTrainer(
         cfg, policy=load_causal_lm(args.policy), tokenizer=tok, prompts=train_prompts,
-        run_dir=run_dir, reward_model=rm.model, reward_tokenizer=rm.tokenizer,
-        reward_offset=rm.offset, reward_pair_format=rm.fmt == "pair",
+        run_dir=run_dir, **reward,
         gold_fn=_gold_fn("lab", train_prompts), resume=True,
         sources={"policy_init": args.policy, "reward_model": args.reward_model,
-                 "train_prompts": str(lab / "prompts_train.jsonl")})
-    print(f"reward path: {'token ids' if trainer.scorer.shares_tokens else 're-encoded text'}")
+                 "train_prompts": str(prompts_file)})
+    print(f"reward path: {'gold (oracle)' if trainer.scorer.fn else 'token ids' if trainer.scorer.shares_tokens else 're-encoded text'}")
 
     # step 0: the SFT policy itself (before any update, or re-loaded when resuming)
     if trainer.step > 0:
