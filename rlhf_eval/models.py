@@ -26,6 +26,18 @@ log = logging.getLogger(__name__)
 PAD, EOS, BOS, UNK = "<|pad|>", "<|endoftext|>", "<|startoftext|>", "<|unk|>"
 
 
+def disable_dropout(model) -> int:
+    """Set every dropout probability of ``model`` to 0; returns how many modules changed."""
+    from torch import nn
+
+    n = 0
+    for module in model.modules():
+        if isinstance(module, nn.Dropout) and module.p:
+            module.p = 0.0
+            n += 1
+    return n
+
+
 def pick_device(device: str | None = "auto"):
     """``auto`` picks CUDA when present, else CPU; anything else is passed to torch."""
     import torch

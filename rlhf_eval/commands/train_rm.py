@@ -38,6 +38,11 @@ def add_arguments(p) -> None:
     p.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
     p.add_argument("--no-margin", action="store_true", help="ignore the pairs' margin field")
     p.add_argument("--no-group-by-length", action="store_true")
+    p.add_argument("--keep-dropout", action="store_true",
+                   help="train with the backbone's dropout (default: off, as in TRL)")
+    p.add_argument("--input-format", choices=["auto", "pair", "joined"], default=None,
+                   help="encoders: 'pair' ([CLS] prompt [SEP] completion [SEP], the default) or "
+                        "'joined' (one segment, as TRL feeds them)")
     p.add_argument("--normalize", action="store_true", default=None,
                    help="shift rewards so the training completions score mean 0")
     p.add_argument("--no-progress", action="store_true")
@@ -67,8 +72,11 @@ def run(args) -> int:
     overrides["model"] = minilm_path() if args.model == "minilm" else args.model
     overrides["bf16"] = args.bf16
     overrides["normalize"] = args.normalize
+    overrides["input_format"] = args.input_format
     if args.no_margin:
         overrides["use_margin"] = False
+    if args.keep_dropout:
+        overrides["disable_dropout"] = False
     if args.no_group_by_length:
         overrides["group_by_length"] = False
     if args.no_progress:

@@ -32,7 +32,8 @@ from . import ops
 from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
 from .ppo_logging import MetricsLogger
-from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, disable_dropout, fast_activations,
+from ..models import disable_dropout
+from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, fast_activations,
                          masked_logits,
                          positions_from_mask, same_vocabulary, value_model_from)
 from .rollout import encode_prompts, sample
@@ -152,6 +153,8 @@ class PPOTrainer:
             self.ref.requires_grad_(False)
             rm_disable = False
         for m in (policy, value_model, self.ref, reward_model):
+            # the same function at rollout and update time (Huang et al. detail 2); also keeps
+            # the global RNG out of the loop, which exact resume relies on
             if isinstance(m, torch.nn.Module):
                 disable_dropout(m)
                 if cfg.fast_gelu:

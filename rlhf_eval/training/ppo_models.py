@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 RewardFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
 
 
-def disable_dropout(model: nn.Module) -> None:
-    """PPO must see the same function at rollout and update time (Huang et al. detail 2); it
-    also keeps the global RNG out of the loop, which exact resume relies on."""
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
 
 
 def fast_activations(model: nn.Module) -> int:

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..models import LoraSettings, pick_device
+from ..models import LoraSettings, disable_dropout, pick_device
 from ..schema import PreferencePair
 from .reward_data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
 from .reward_model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
@@ -55,6 +55,10 @@ class RewardTrainConfig:
     bf16: bool = False  # autocast matmuls to bf16 (CPU or CUDA); weights stay fp32
     device: str = "auto"
     group_by_length: bool = True
+    input_format: str = "auto"  # auto | pair | joined (see reward_model.build_reward_model)
+    # dropout off, as TRL's RewardConfig defaults to: chosen and rejected then go through the
+    # same function, so the loss sees only their difference, not two dropout masks
+    disable_dropout: bool = True
     lora_r: int = 0  # 0: full fine-tuning
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -73,6 +77,9 @@ class RewardTrainConfig:
                 raise ConfigError(f"{name}: expected >= 1, found {getattr(self, name)}")
         if self.lr <= 0 or self.epochs <= 0 or self.center_coef < 0 or self.max_steps < 0:
             raise ConfigError("lr and epochs must be > 0, center_coef and max_steps >= 0")
+        if self.input_format not in ("auto", "pair", "joined"):
+            raise ConfigError(f"input_format: expected auto, pair or joined, found "
+                              f"{self.input_format!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio: expected in [0, 1), found {self.warmup_ratio}")
         return self
@@ -301,8 +308,11 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     device = pick_device(cfg.device)
     lora = (LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
             if cfg.lora_r > 0 else None)
-    loaded = loaded or build_reward_model(cfg.model, seed=cfg.seed, lora=lora)
+    loaded = loaded or build_reward_model(cfg.model, seed=cfg.seed, lora=lora,
+                                          fmt=cfg.input_format)
     model, tok = loaded.model, loaded.tokenizer
+    if cfg.disable_dropout:
+        disable_dropout(model)
     model.to(device)
     max_length = model_max_length(model, tok, cfg.max_length)
     enc = dict(fmt=loaded.fmt, max_length=max_length, use_margin=cfg.use_margin)

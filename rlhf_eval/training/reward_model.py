@@ -146,11 +146,16 @@ def _materialise_peft_base(name_or_path: str, workdir: str) -> str:
 
 
 def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = None,
-                       trust_remote_code: bool = False) -> LoadedRewardModel:
+                       trust_remote_code: bool = False, fmt: str = "auto") -> LoadedRewardModel:
     """A trainable RM from any backbone: an encoder, a causal LM, an SFT policy folder (full or
     LoRA adapters; InstructGPT initialises the RM from the SFT model, Ouyang et al. 2022 sec. 3.5)
     or an existing RM. The scalar head is freshly initialised from ``seed`` unless ``base``
-    already is a one-label RM."""
+    already is a one-label RM.
+
+    ``fmt``: how prompt and completion are fed. ``auto`` = :func:`input_format` (a text pair for
+    encoders, one text + EOS for causal models); ``joined`` also for an encoder: ``[CLS] prompt
+    + completion [SEP]``, one segment, the way TRL feeds encoders and the way sentence encoders
+    such as MiniLM were pre-trained (it learnt the lab faster than the text pair did)."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -161,7 +166,8 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load a model config from {base!r}: {exc}") from exc
         tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
-        fmt = input_format(tokenizer)
+        native = input_format(tokenizer)
+        fmt = _check_format(fmt, native, base)
         is_classifier = any(a.endswith("ForSequenceClassification")
                             for a in (getattr(config, "architectures", None) or []))
         with torch.random.fork_rng(devices=[]):
@@ -177,7 +183,7 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
         raise ModelError(f"the tokenizer of {base!r} has no pad token")
     if added:
         log.info("added a dedicated pad token %r (distinct from EOS)", tokenizer.pad_token)
-    if fmt == "joined":
+    if fmt == "joined" and native == "joined":  # an encoder's own post-processor ends with SEP
         install_eos_postprocessor(tokenizer)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.id2label, model.config.label2id = {0: "reward"}, {"reward": 0}
@@ -186,6 +192,17 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
     if lora is not None:
         model = apply_lora(model, lora, task_type="SEQ_CLS")  # peft keeps the head trainable
     return LoadedRewardModel(model, tokenizer, fmt)
+
+
+def _check_format(fmt: str, native: str, base: str) -> str:
+    if fmt == "auto":
+        return native
+    if fmt not in ("pair", "joined"):
+        raise ModelError(f"input format: expected 'auto', 'pair' or 'joined', found {fmt!r}")
+    if fmt == "pair" and native != "pair":
+        raise ModelError(f"input format 'pair' needs a tokenizer with CLS and SEP tokens; the "
+                         f"tokenizer of {base!r} has none (use 'joined')")
+    return fmt
 
 
 def head_module(model):

@@ -87,7 +87,7 @@ def trained_rm(gpt2_dir, task, tmp_path_factory):
     from rlhf_eval.training.reward import RewardTrainConfig, train_reward_model
 
     out = tmp_path_factory.mktemp("rm")
-    cfg = RewardTrainConfig(model=gpt2_dir, lr=3e-3, batch_size=16, epochs=3, seed=0,
+    cfg = RewardTrainConfig(model=gpt2_dir, lr=3e-3, batch_size=16, epochs=4, seed=0,
                             max_length=128, progress=False, normalize=True)
     result = train_reward_model(cfg, task["train"], eval_pairs=task["test"], out=out)
     return out, result

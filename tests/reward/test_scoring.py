@@ -194,3 +194,30 @@ def test_pipeline_truncates_like_the_scorer(trained_rm):
     theirs = [o["score"] for o in pipe([p + c for p, c in zip(prompts, comps)],
                                        function_to_apply="none", truncation=True)]
     np.testing.assert_allclose(theirs, ours, atol=1e-5)
+
+
+def test_joined_encoder_rm_reads_one_segment_and_loaders_agree(tmp_path):
+    """--input-format joined on an encoder: [CLS] prompt + completion [SEP], saved in the config
+    so every scorer feeds it the same way; plain loaders fed the joined text agree."""
+    from rlhf_eval.errors import ModelError
+    from rlhf_eval.models import minilm_path
+    from rlhf_eval.training.reward_model import _check_format
+
+    loaded = build_reward_model(minilm_path(), seed=0, fmt="joined")
+    assert loaded.fmt == "joined"
+    path = save_reward_model(loaded, tmp_path / "joined_rm")
+    scorer = RewardScorer(str(path))
+    assert scorer.fmt == "joined"
+    enc = scorer.encode(["Question 1:"], [" great kind"])
+    tok = scorer.tokenizer
+    assert enc.input_ids[0] == tok("Question 1: great kind")["input_ids"]
+    assert enc.input_ids[0][0] == tok.cls_token_id and enc.input_ids[0][-1] == tok.sep_token_id
+    assert tok.sep_token_id not in enc.input_ids[0][1:-1]  # one segment: no SEP inside
+    cli = _cli_scores(path, PROMPTS, COMPLETIONS, tmp_path)
+    np.testing.assert_allclose(_plain_scores(path, PROMPTS, COMPLETIONS, pair_format=False),
+                               cli, atol=1e-5)
+    # a causal tokenizer has no second segment to put the completion in
+    with pytest.raises(ModelError, match="CLS and SEP"):
+        _check_format("pair", "joined", "gpt2-like")
+    with pytest.raises(ModelError, match="expected 'auto'"):
+        _check_format("concat", "pair", "minilm")
