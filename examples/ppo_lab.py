@@ -97,6 +97,8 @@ def main() -> None:
                     help="sampling temperature (1.0 explores more: a tiny SFT policy at 0.7 "
                          "samples ~0.1 nats/token)")
     ap.add_argument("--lr-schedule", choices=["linear", "constant"], default="linear")
+    ap.add_argument("--batch-size", type=int, default=16, help="rollouts per PPO step")
+    ap.add_argument("--num-minibatches", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lora", action="store_true")
     ap.add_argument("--bf16", action="store_true")
@@ -108,7 +110,8 @@ def main() -> None:
     prompts_file = Path(args.prompts) if args.prompts else lab / "prompts_train.jsonl"
     train_prompts = read_prompts(prompts_file)
     eval_prompts = read_prompts(lab / "prompts_eval.jsonl")[:args.eval_n]
-    cfg = PPOConfig(steps=args.steps, batch_size=16, num_minibatches=1, ppo_epochs=4,
+    cfg = PPOConfig(steps=args.steps, batch_size=args.batch_size,
+                    num_minibatches=args.num_minibatches, ppo_epochs=4,
                     max_new_tokens=args.max_new_tokens, learning_rate=args.lr,
                     temperature=args.temperature, lr_schedule=args.lr_schedule,
                     kl_coef=args.kl_coef, save_every=args.eval_every, lora=args.lora,
