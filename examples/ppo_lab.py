@@ -3,11 +3,18 @@ gold reward watched all along: does PPO raise the proxy (RM) *and* the gold rewa
 which KL does gold stop rising (Gao et al. 2022, "Scaling laws for reward model
 overoptimization")?
 
-  rlhf-eval lab --out runs/lab --seed 0 --size demo
-  rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft --epochs 6
-  rlhf-eval train-rm --data runs/lab/pairs.jsonl --model runs/lab-sft --out runs/lab-rm
-  python examples/ppo_lab.py --policy runs/lab-sft --reward-model runs/lab-rm \\
-      --lab runs/lab --run-dir runs/lab-ppo --steps 300
+  rlhf-eval lab --out runs/lab --seed 0 --size demo --pairs-per-prompt 6
+  rlhf-eval lab --out runs/lab-s1 --seed 1 --size demo     # fresh prompts for PPO
+  rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft --max-steps 1000 --precision bf16
+  rlhf-eval train-rm --data runs/lab/pairs.jsonl --model minilm --out runs/lab-rm --epochs 2 \\
+      --lr 1e-4 --batch-size 16 --bf16
+  rlhf-eval lab-collect --lab runs/lab-s1 --policy runs/lab-sft --out runs/lab-s1/pairs_policy.jsonl
+  rlhf-eval train-rm --data runs/lab-s1/pairs_policy.jsonl --model runs/lab-rm \\
+      --out runs/lab-rm-pol --epochs 1 --lr 5e-5 --bf16             # on-policy fine-tuning
+  python examples/ppo_lab.py --policy runs/lab-sft --reward-model runs/lab-rm-pol \\
+      --lab runs/lab --prompts runs/lab-s1/prompts_train.jsonl --run-dir runs/lab-ppo \\
+      --lr 1e-4 --lr-schedule constant --batch-size 64 --num-minibatches 4 --steps 150
+  python examples/ppo_lab.py ... --reward-model gold        # the oracle: PPO on gold itself
 
 Writes into the run folder, next to what ``rlhf-eval ppo`` writes:
 - ``curve.csv``       per training step: gold, proxy (RM score), KL of the training rollouts;
