@@ -137,9 +137,17 @@ def rm_ceilings(pairs: Sequence[PreferencePair],
                             f"found annotator {pair.annotator!r}", line=i + 1, field="annotator")
         if g_c == g_r:
             continue
-        better, worse = (pair.chosen, pair.rejected) if g_c > g_r else (pair.rejected, pair.chosen)
-        q = float(np.mean([a.p_prefer(pair.prompt, better, worse) for a in annotators]))
-        p = by_name[pair.annotator].p_prefer(pair.prompt, better, worse)
+        # (text, gold) of the gold-better and gold-worse sides; the gold comes from the meta, so
+        # no completion is scored again
+        hi, lo = ((pair.chosen, g_c), (pair.rejected, g_r)) if g_c > g_r else \
+            ((pair.rejected, g_r), (pair.chosen, g_c))
+
+        def p_better(a: Annotator) -> float:
+            return _sigmoid((a.utility(pair.prompt, *hi) - a.utility(pair.prompt, *lo))
+                            / a.temperature)
+
+        q = float(np.mean([p_better(a) for a in annotators]))
+        p = p_better(by_name[pair.annotator])
         labels.append(p if q > 0.5 else 1.0 - p)
         golds.append(q > 0.5)
     if not labels:

@@ -4,9 +4,9 @@ The lab's ``pairs.jsonl`` compares perturbations of the reference summary; a rew
 trained only on those is judged by PPO on something else, the policy's samples, whose mistakes
 (a fact about the wrong entity, a sentence said five times) the perturbations may never show.
 InstructGPT and Stiennon et al. (2020) therefore collect comparisons of samples from the
-current policy. :func:`collect_policy_pairs` does that in the lab: ``k`` samples per train
-prompt, pairs of distinct samples with different gold rewards, each labelled by an annotator
-drawn at random (Bradley-Terry on the gold reward, as for ``pairs.jsonl``).
+current policy. Here :func:`sample_policy` draws ``k`` samples per lab prompt and
+:func:`annotate_samples` labels pairs of distinct samples with different gold rewards, each by an
+annotator drawn at random (Bradley-Terry on the gold reward, as for ``pairs.jsonl``).
 """
 from __future__ import annotations
 

@@ -28,14 +28,13 @@ import torch
 
 from ..config import to_dict
 from ..errors import RlhfEvalError
+from ..models import disable_dropout
 from . import ops
 from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
 from .ppo_logging import MetricsLogger
-from ..models import disable_dropout
 from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, fast_activations,
-                         masked_logits,
-                         positions_from_mask, same_vocabulary, value_model_from)
+                         masked_logits, positions_from_mask, same_vocabulary, value_model_from)
 from .rollout import encode_prompts, sample
 
 log = logging.getLogger(__name__)

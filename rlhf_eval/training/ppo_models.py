@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 RewardFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
 
 
-
-
 def fast_activations(model: nn.Module) -> int:
     """Swap transformers' python GELU-tanh (5 elementwise kernels, GPT-2's ``gelu_new``) for
     the fused ``F.gelu(approximate="tanh")``: the same function up to float rounding (~1e-7),

@@ -167,7 +167,9 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
             raise ModelError(f"cannot load a model config from {base!r}: {exc}") from exc
         tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
         native = input_format(tokenizer)
-        fmt = _check_format(fmt, native, base)
+        # an RM being trained further keeps the format it was saved with
+        fmt = _check_format(getattr(config, FORMAT_KEY, None) if fmt == "auto" else fmt,
+                            native, base)
         is_classifier = any(a.endswith("ForSequenceClassification")
                             for a in (getattr(config, "architectures", None) or []))
         with torch.random.fork_rng(devices=[]):
@@ -194,8 +196,8 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
     return LoadedRewardModel(model, tokenizer, fmt)
 
 
-def _check_format(fmt: str, native: str, base: str) -> str:
-    if fmt == "auto":
+def _check_format(fmt: str | None, native: str, base: str) -> str:
+    if fmt in (None, "auto"):
         return native
     if fmt not in ("pair", "joined"):
         raise ModelError(f"input format: expected 'auto', 'pair' or 'joined', found {fmt!r}")

@@ -216,6 +216,8 @@ def test_joined_encoder_rm_reads_one_segment_and_loaders_agree(tmp_path):
     cli = _cli_scores(path, PROMPTS, COMPLETIONS, tmp_path)
     np.testing.assert_allclose(_plain_scores(path, PROMPTS, COMPLETIONS, pair_format=False),
                                cli, atol=1e-5)
+    # training it further (fmt auto) keeps the saved format
+    assert build_reward_model(str(path)).fmt == "joined"
     # a causal tokenizer has no second segment to put the completion in
     with pytest.raises(ModelError, match="CLS and SEP"):
         _check_format("pair", "joined", "gpt2-like")
