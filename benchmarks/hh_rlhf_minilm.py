@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--subsets", default="helpful-base,harmless-base",
                     help="comma-separated HH-RLHF parts to split into train/held-out")
+    ap.add_argument("--input-format", choices=["pair", "joined"], default="pair",
+                    help="RM input: text pair (prompt, completion) or one joined segment")
     ap.add_argument("--no-bf16", action="store_true")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads; 1 avoids OpenMP spin-waits on a shared, busy CPU")
@@ -66,7 +68,8 @@ def main(argv=None) -> int:
     train_cmd = ["train-rm", "--data", str(train), "--model", "minilm", "--out", str(out / "rm"),
                  "--max-length", str(args.max_length), "--batch-size", str(args.batch_size),
                  "--lr", str(args.lr), "--epochs", str(args.epochs), "--seed", str(args.seed),
-                 "--warmup-ratio", "0.1", "--threads", str(args.threads)] + ([] if args.no_bf16 else ["--bf16"])
+                 "--warmup-ratio", "0.1", "--threads", str(args.threads),
+                 "--input-format", args.input_format] + ([] if args.no_bf16 else ["--bf16"])
     print("rlhf-eval " + " ".join(train_cmd), flush=True)
     if cli(train_cmd) != 0:
         return 1
@@ -80,6 +83,7 @@ def main(argv=None) -> int:
     res = json.loads((out / "eval" / "rm_eval.json").read_text())
     acc, longer = res["accuracy"], res["length"]["longer_baseline"]
     summary = {"n_train": args.n_train, "n_eval": res["n_pairs"], "max_length": args.max_length,
+               "input_format": args.input_format, "epochs": args.epochs, "lr": args.lr,
                "train_seconds": round(t_train, 1), "rm_accuracy": acc,
                "longer_baseline": longer, "chance": 0.5, "by_subset": res["by_subset"],
                "ece": res["calibration"]["ece"],
