@@ -20,7 +20,9 @@ def main() -> None:
     rows = [json.loads(line) for line in open(job["train"], encoding="utf-8")]
     data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
     tok = AutoTokenizer.from_pretrained(job["tokenizer"])
-    model = AutoModelForSequenceClassification.from_pretrained(job["model"], num_labels=1)
+    extra = {"attn_implementation": job["attention"]} if job.get("attention") else {}
+    model = AutoModelForSequenceClassification.from_pretrained(job["model"], num_labels=1,
+                                                               **extra)
     args = RewardConfig(
         output_dir=job["out"] + "/trainer", per_device_train_batch_size=job["batch_size"],
         max_steps=job["steps"], learning_rate=job["lr"], lr_scheduler_type="linear",
@@ -37,6 +39,7 @@ def main() -> None:
     scores = score(trainer.model, tok, job["eval"]) if job.get("eval") else None
     print(json.dumps({"seconds": seconds, "steps": trainer.state.global_step, "n_train": n_train,
                       "bf16": job["bf16"], "gradient_checkpointing": args.gradient_checkpointing,
+                      "attention": model.config._attn_implementation,
                       "eval_scores": scores}))
 
 

@@ -20,7 +20,10 @@ labels and against the gold reward; the tiny GPT-2s by the same ``RewardScorer``
 ids), the MiniLMs each the way it was trained: one segment on both sides (rlhf-eval
 ``input_format="joined"``: ``[CLS] prompt + completion [SEP]``; TRL: ``prompt + completion +
 "[SEP]"`` with ``eos_token="[SEP]"``, because BERT tokenizers have no EOS: one token more).
-Runs alternate (ours, TRL) so that
+Attention: rlhf-eval trains with eager attention on CPU (``attention="auto"``; SDPA's CPU
+flash-attention backward is slow on short sequences), TRL with what ``from_pretrained`` picks
+(SDPA), as its users get it; ``--trl-attention eager`` hands TRL the same kernel, to show how
+much of the ratio that choice is. Runs alternate (ours, TRL) so that
 load on the machine hits both alike; medians of --repeats; the ratio is printed last.
 """
 from __future__ import annotations
@@ -106,7 +109,7 @@ def run_ours(init, train_pairs, out, args, seed):
                             input_format="joined" if args.backbone == "minilm" else "auto",
                             batch_size=args.batch_size, lr=args.lr, warmup_ratio=0.0,
                             max_steps=args.steps, seed=seed, bf16=True, progress=False,
-                            device="cpu")
+                            device="cpu", attention=args.attention)
     res = train_reward_model(cfg, train_pairs, out=out)
     return res.pairs_seen / res.loop_seconds
 
@@ -116,7 +119,8 @@ def run_trl(init, base, train_file, out, args, seed, eval_file=None, eos_token=N
            "eval": str(eval_file) if eval_file else None, "eos_token": eos_token,
            "steps": args.steps, "batch_size": args.batch_size, "max_length": args.max_length,
            "lr": args.lr, "seed": seed, "bf16": True, "gradient_checkpointing": False,
-           "threads": args.threads}
+           "threads": args.threads,
+           "attention": None if args.trl_attention == "default" else args.trl_attention}
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([str(TRL_PY), str(ROOT / "benchmarks" / "_trl_reward_worker.py"),
                            json.dumps(job)], capture_output=True, text=True, env=env)
@@ -142,6 +146,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--backbone", choices=["tiny-gpt2", "minilm"], default="tiny-gpt2")
+    ap.add_argument("--attention", choices=["auto", "eager", "sdpa"], default="auto",
+                    help="rlhf-eval's attention kernel (auto: eager on CPU)")
+    ap.add_argument("--trl-attention", choices=["default", "eager", "sdpa"], default="default",
+                    help="TRL's: 'default' is what from_pretrained picks (SDPA), as TRL users "
+                         "get it; 'eager' hands TRL our CPU choice, to isolate the rest")
     args = ap.parse_args(argv)
     if not TRL_PY.exists():
         sys.exit(f"{TRL_PY} missing: python3 -m venv .venv-trl116 && .venv-trl116/bin/pip "
@@ -188,7 +197,8 @@ def main(argv=None) -> int:
     for name, vals in rows.items():
         med[name] = [statistics.median(v[i] for v in vals) for i in range(3)]
         print(f"{name:10s} {med[name][0]:17.1f} {med[name][1]:14.3f} {med[name][2]:12.3f}")
-    print(f"backbone {args.backbone}; TRL setting: RewardTrainer, bf16=True, "
+    print(f"backbone {args.backbone}; attention rlhf-eval {args.attention}, TRL "
+          f"{trl['attention']}; TRL setting: RewardTrainer, bf16=True, "
           f"gradient_checkpointing=False, "
           f"max_length={args.max_length}, batch {args.batch_size}, {args.steps} steps")
     print(f"throughput ratio rlhf-eval / TRL: {med['rlhf-eval'][0] / med['trl'][0]:.2f}x")

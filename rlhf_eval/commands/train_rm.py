@@ -43,6 +43,9 @@ def add_arguments(p) -> None:
     p.add_argument("--input-format", choices=["auto", "pair", "joined"], default=None,
                    help="encoders: 'pair' ([CLS] prompt [SEP] completion [SEP], the default) or "
                         "'joined' (one segment, as TRL feeds them)")
+    p.add_argument("--attention", choices=["auto", "eager", "sdpa"], default=None,
+                   help="attention kernel while training (auto: eager on CPU, where SDPA's "
+                        "backward is slow; the model's default on GPU)")
     p.add_argument("--normalize", action="store_true", default=None,
                    help="shift rewards so the training completions score mean 0")
     p.add_argument("--no-progress", action="store_true")
@@ -73,6 +76,7 @@ def run(args) -> int:
     overrides["bf16"] = args.bf16
     overrides["normalize"] = args.normalize
     overrides["input_format"] = args.input_format
+    overrides["attention"] = args.attention
     if args.no_margin:
         overrides["use_margin"] = False
     if args.keep_dropout:

@@ -477,6 +477,8 @@ class PPOTrainer:
                     "num_processes": self.world})
 
     def _load_checkpoint(self, folder: Path) -> None:
+        _check_resumable(json.loads((folder / "ppo_config.json").read_text()),
+                         to_dict(self.cfg), folder)
         state = json.loads((folder / "trainer_state.json").read_text())
         _load_weights(self.policy, folder)
         _load_weights(self.value, folder / "value_model")
@@ -489,6 +491,25 @@ class PPOTrainer:
         self.kl_ctl.value = state["kl_coef"]
         self.step, self.history = state["step"], state["metrics"]
         log.info("resumed from %s (step %d)", folder, self.step)
+
+
+# what a resumed run may change: how long it runs and how often it saves or logs. Any other
+# field (learning rate, batch, KL, sampling...) would silently splice two different runs.
+RESUMABLE_CHANGES = frozenset({"steps", "save_every", "log_every"})
+
+
+def _check_resumable(saved: dict, now: dict, folder: Path) -> None:
+    changed = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now)
+               if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}
+    if changed:
+        diff = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now"
+                         for k, (a, b) in sorted(changed.items()))
+        raise RlhfEvalError(f"cannot resume {folder} with a different configuration ({diff}); "
+                            f"only {', '.join(sorted(RESUMABLE_CHANGES))} may change. Use the "
+                            "checkpoint's settings or start a new run folder")
+    if saved.get("steps") != now.get("steps") and now.get("lr_schedule") == "linear":
+        log.warning("resuming with steps %s instead of %s: the linear learning-rate decay now "
+                    "ends at step %s", now.get("steps"), saved.get("steps"), now.get("steps"))
 
 
 def _pos(attn):

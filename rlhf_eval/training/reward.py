@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..models import LoraSettings, disable_dropout, pick_device
+from ..models import (ATTENTION_CHOICES, LoraSettings, disable_dropout, pick_device,
+                      set_training_attention)
 from ..schema import PreferencePair
 from .reward_data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
 from .reward_model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
@@ -59,6 +60,9 @@ class RewardTrainConfig:
     # dropout off, as TRL's RewardConfig defaults to: chosen and rejected then go through the
     # same function, so the loss sees only their difference, not two dropout masks
     disable_dropout: bool = True
+    # attention kernel while training: auto = eager on CPU (SDPA's CPU backward is slow; see
+    # rlhf_eval.models.set_training_attention), the model's default elsewhere
+    attention: str = "auto"
     lora_r: int = 0  # 0: full fine-tuning
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -77,6 +81,9 @@ class RewardTrainConfig:
                 raise ConfigError(f"{name}: expected >= 1, found {getattr(self, name)}")
         if self.lr <= 0 or self.epochs <= 0 or self.center_coef < 0 or self.max_steps < 0:
             raise ConfigError("lr and epochs must be > 0, center_coef and max_steps >= 0")
+        if self.attention not in ATTENTION_CHOICES:
+            raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
+                              f"found {self.attention!r}")
         if self.input_format not in ("auto", "pair", "joined"):
             raise ConfigError(f"input_format: expected auto, pair or joined, found "
                               f"{self.input_format!r}")
@@ -314,6 +321,7 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     if cfg.disable_dropout:
         disable_dropout(model)
     model.to(device)
+    attention = set_training_attention(model, device, cfg.attention)
     max_length = model_max_length(model, tok, cfg.max_length)
     enc = dict(fmt=loaded.fmt, max_length=max_length, use_margin=cfg.use_margin)
     train = encode_pairs(train_pairs, tok, **enc)
@@ -329,7 +337,8 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     metrics.write({"event": "data", "train_pairs": len(train), "train_truncated":
                    train.n_truncated, "eval_pairs": len(evald) if evald else 0,
                    "eval_truncated": evald.n_truncated if evald else 0,
-                   "max_length": max_length, "input_format": loaded.fmt})
+                   "max_length": max_length, "input_format": loaded.fmt,
+                   "attention": attention})
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(params, cfg)

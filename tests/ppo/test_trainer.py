@@ -224,6 +224,29 @@ def test_lora_resume_in_process_equals_the_uninterrupted_run(tiny, tmp_path):
     AutoPeftModelForCausalLM.from_pretrained(tmp_path / "b" / "checkpoint-3")
 
 
+def test_resume_refuses_a_changed_config_but_may_run_longer(tiny, tmp_path):
+    """--resume with another learning rate would splice two different runs: refused, naming
+    the field; more steps (extending a finished run) is allowed and continues from the end."""
+    from rlhf_eval.errors import RlhfEvalError
+
+    def trainer(resume=False, **kw):
+        cfg = PPOConfig(**{"steps": 2, "batch_size": 8, "max_new_tokens": 8, "save_every": 1,
+                           "learning_rate": 1e-3, "lr_schedule": "constant", **kw})
+        return PPOTrainer(cfg, policy=_policy(tiny), tokenizer=tiny["tokenizer"],
+                          prompts=make_prompts(32), run_dir=tmp_path / "run",
+                          reward_fn=colour_share, progress=False, resume=resume)
+
+    first = trainer().train()
+    with pytest.raises(RlhfEvalError, match=r"learning_rate: 0\.001 in the checkpoint, 0\.002 now"):
+        trainer(resume=True, learning_rate=2e-3)
+    longer = trainer(resume=True, steps=3)
+    assert longer.step == 2
+    hist = longer.train()
+    assert [r["step"] for r in hist] == [1, 2, 3]
+    assert hist[:2] == first
+    assert latest_checkpoint(tmp_path / "run").name == "checkpoint-3"
+
+
 def test_lora_value_model_is_the_rm_with_adapters_and_the_rm_stays_intact(tiny, tmp_path):
     """LoRA mode keeps one RM base: the value model is the RM plus adapters, and scoring with
     the adapters disabled still gives the untouched RM's scores after training."""

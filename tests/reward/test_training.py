@@ -44,6 +44,21 @@ def test_training_is_seeded(gpt2_dir, task):
     assert a != _tiny_run(gpt2_dir, pairs, 2)
 
 
+def test_eager_and_sdpa_attention_train_the_same_model(gpt2_dir, task):
+    """The CPU default (eager attention, faster backward) is a kernel choice, not a model
+    change: the loss curves of eager and SDPA agree to float rounding, and the metrics log
+    says which kernel ran."""
+    pairs = task["train"][:64]
+    eager = _tiny_run(gpt2_dir, pairs, 1, attention="eager")
+    sdpa = _tiny_run(gpt2_dir, pairs, 1, attention="sdpa")
+    np.testing.assert_allclose(eager, sdpa, rtol=1e-4)
+    assert eager == _tiny_run(gpt2_dir, pairs, 1)  # auto = eager on CPU
+    cfg = RewardTrainConfig(model=gpt2_dir, max_steps=1, progress=False)
+    assert train_reward_model(cfg, pairs).log[0]["attention"] == "eager"
+    with pytest.raises(Exception, match="attention: expected one of auto, eager, sdpa"):
+        RewardTrainConfig(model=gpt2_dir, attention="flash").validate()
+
+
 def test_gradient_accumulation_matches_one_big_batch(gpt2_dir, task):
     """Two micro-batches of 4 give the gradient of one batch of 8 (dropout off)."""
     loaded = build_reward_model(gpt2_dir, seed=0)
