@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--lora", action="store_true")
     ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--attention", choices=["auto", "eager", "sdpa"], default="auto")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()
@@ -122,7 +123,7 @@ def main() -> None:
                     max_new_tokens=args.max_new_tokens, learning_rate=args.lr,
                     temperature=args.temperature, lr_schedule=args.lr_schedule,
                     kl_coef=args.kl_coef, save_every=args.eval_every, lora=args.lora,
-                    bf16=args.bf16)
+                    bf16=args.bf16, attention=args.attention)
     tok = load_tokenizer(args.policy, require_pad=True)
     if args.reward_model == "gold":
         from rlhf_eval.lab import gold_reward

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", action="store_true", default=None,
                         help="train LoRA adapters only; the reference is the adapter-free base")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
+    parser.add_argument("--attention", choices=["auto", "eager", "sdpa"], default=None,
+                        help="attention kernel (auto: eager on CPU, where SDPA's backward is "
+                             "slow; the models' default on GPU)")
     parser.add_argument("--adaptive-kl", action="store_true", default=None,
                         help="Ziegler et al. 2019 adaptive KL coefficient towards --target-kl")
     parser.add_argument("--whiten-rewards", action="store_true", default=None)
@@ -73,7 +76,7 @@ def run(args) -> int:
     hf_logging.disable_progress_bar()  # per-shard save/load bars would drown the PPO bar
     overrides = {k: getattr(args, k) for k in _FLAGS}
     overrides.update(lora=args.lora, bf16=args.bf16, adaptive_kl=args.adaptive_kl,
-                     whiten_rewards=args.whiten_rewards)
+                     whiten_rewards=args.whiten_rewards, attention=args.attention)
     cfg = load_config(PPOConfig, args.config, overrides)
     prompts = read_prompts(args.prompts)
     tokenizer = load_tokenizer(args.policy, require_pad=True)

@@ -28,7 +28,7 @@ import torch
 
 from ..config import to_dict
 from ..errors import RlhfEvalError
-from ..models import disable_dropout
+from ..models import disable_dropout, set_training_attention
 from . import ops
 from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
@@ -159,6 +159,7 @@ class PPOTrainer:
                 if cfg.fast_gelu:
                     fast_activations(m)
                 m.to(self.device)
+                set_training_attention(m, self.device, cfg.attention)
         if reward_model is not None and not rm_disable:
             reward_model.requires_grad_(False)
         self.scorer = RewardScorer(policy_tokenizer=self.tok, model=reward_model,
@@ -478,7 +479,7 @@ class PPOTrainer:
 
     def _load_checkpoint(self, folder: Path) -> None:
         _check_resumable(json.loads((folder / "ppo_config.json").read_text()),
-                         to_dict(self.cfg), folder)
+                         to_dict(self.cfg), to_dict(PPOConfig()), folder)
         state = json.loads((folder / "trainer_state.json").read_text())
         _load_weights(self.policy, folder)
         _load_weights(self.value, folder / "value_model")
@@ -498,7 +499,9 @@ class PPOTrainer:
 RESUMABLE_CHANGES = frozenset({"steps", "save_every", "log_every"})
 
 
-def _check_resumable(saved: dict, now: dict, folder: Path) -> None:
+def _check_resumable(saved: dict, now: dict, defaults: dict, folder: Path) -> None:
+    # a field added after the checkpoint was written counts as its default there
+    saved = {**defaults, **saved}
     changed = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now)
                if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}
     if changed:

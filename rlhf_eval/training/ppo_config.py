@@ -46,6 +46,8 @@ class PPOConfig:
     lora_alpha: int = 16
     bf16: bool = False                  # bf16 autocast (CPU: ~4x faster matmuls); fp32 is exact
     fast_gelu: bool = True              # fused GELU-tanh for GPT-2's python one (same to ~1e-7)
+    attention: str = "auto"             # auto: eager on CPU (SDPA's CPU backward is slow), else
+                                        # the models' default; or "eager" / "sdpa"
     # --- bookkeeping
     seed: int = 0
     save_every: int = 10                # checkpoint every N steps (and at the last step)
@@ -65,6 +67,11 @@ class PPOConfig:
         if self.batch_size % self.num_minibatches:
             raise ConfigError(f"batch_size {self.batch_size} is not divisible by "
                               f"num_minibatches {self.num_minibatches}")
+        from ..models import ATTENTION_CHOICES
+
+        if self.attention not in ATTENTION_CHOICES:
+            raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
+                              f"found {self.attention!r}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature: expected > 0, found {self.temperature}")
 

@@ -247,6 +247,20 @@ def test_resume_refuses_a_changed_config_but_may_run_longer(tiny, tmp_path):
     assert latest_checkpoint(tmp_path / "run").name == "checkpoint-3"
 
 
+@pytest.mark.parametrize("attention", ["auto", "sdpa"])
+def test_attention_kernel_is_a_speed_choice_not_a_model_change(tiny, tmp_path, attention):
+    """auto = eager attention on CPU for policy, reference and value model; the first step's
+    metrics match the SDPA run's to float rounding."""
+    trainer, hist = _train(tiny, tmp_path / attention, steps=1, attention=attention)
+    want = "eager" if attention == "auto" else "sdpa"
+    for m in (trainer.policy, trainer.ref, trainer.value):
+        assert m.config._attn_implementation == want
+    if attention == "sdpa":
+        _, eager = _train(tiny, tmp_path / "eager", steps=1, attention="eager")
+        for k in ("objective/scores", "objective/kl", "loss/policy", "loss/value"):
+            assert hist[0][k] == pytest.approx(eager[0][k], rel=1e-3, abs=1e-5), k
+
+
 def test_lora_value_model_is_the_rm_with_adapters_and_the_rm_stays_intact(tiny, tmp_path):
     """LoRA mode keeps one RM base: the value model is the RM plus adapters, and scoring with
     the adapters disabled still gives the untouched RM's scores after training."""
