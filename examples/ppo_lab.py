@@ -3,18 +3,27 @@ gold reward watched all along: does PPO raise the proxy (RM) *and* the gold rewa
 which KL does gold stop rising (Gao et al. 2022, "Scaling laws for reward model
 overoptimization")?
 
-  rlhf-eval lab --out runs/lab --seed 0 --size demo --pairs-per-prompt 6
-  rlhf-eval lab --out runs/lab-s1 --seed 1 --size demo     # fresh prompts for PPO
-  rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft --max-steps 1000 --precision bf16
-  rlhf-eval train-rm --data runs/lab/pairs.jsonl --model minilm --out runs/lab-rm --epochs 2 \\
-      --lr 1e-4 --batch-size 16 --bf16
+  rlhf-eval lab --out runs/lab --seed 0 --size demo                          # eval prompts
+  rlhf-eval lab --out runs/lab-p6 --seed 0 --size demo --pairs-per-prompt 6  # 12k RM pairs
+  rlhf-eval lab --out runs/lab-s1 --seed 1 --size demo        # fresh prompts for PPO, confirm
+  rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft-e3 --epochs 3 --precision bf16
+  rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft --epochs 8 --precision bf16
+  rlhf-eval train-rm --data runs/lab-p6/pairs.jsonl --model minilm --out runs/lab-rm \
+      --epochs 2 --lr 1e-4 --batch-size 16 --bf16
   rlhf-eval lab-collect --lab runs/lab-s1 --policy runs/lab-sft --out runs/lab-s1/pairs_policy.jsonl
-  rlhf-eval train-rm --data runs/lab-s1/pairs_policy.jsonl --model runs/lab-rm \\
+  rlhf-eval train-rm --data runs/lab-s1/pairs_policy.jsonl --model runs/lab-rm \
       --out runs/lab-rm-pol --epochs 1 --lr 5e-5 --bf16             # on-policy fine-tuning
-  python examples/ppo_lab.py --policy runs/lab-sft --reward-model runs/lab-rm-pol \\
-      --lab runs/lab --prompts runs/lab-s1/prompts_train.jsonl --run-dir runs/lab-ppo \\
-      --lr 1e-4 --lr-schedule constant --batch-size 64 --num-minibatches 4 --steps 150
+  python examples/ppo_lab.py --policy runs/lab-sft-e3 --reward-model runs/lab-rm-pol \
+      --lab runs/lab --prompts runs/lab-s1/prompts_train.jsonl \
+      --confirm-prompts runs/lab-s1/prompts_eval.jsonl --run-dir runs/lab-ppo \
+      --lr 1e-4 --lr-schedule constant --batch-size 64 --num-minibatches 4 --steps 300 --bf16
   python examples/ppo_lab.py ... --reward-model gold        # the oracle: PPO on gold itself
+
+PPO starts from the 3-epoch SFT policy (gold ~0.18 sampled at temperature 0.7): its mistakes
+(repeats, filler, invented facts, running long) are what an RM can see and PPO can fix. The
+8-epoch policy (gold ~0.68) leaves little: even the oracle gained only +0.03 to +0.05 there.
+About 25 min on one CPU core for 300 steps; the result of this recipe is in
+``docs/results/ppo_lab/``.
 
 Writes into the run folder, next to what ``rlhf-eval ppo`` writes:
 - ``curve.csv``       per training step: gold, proxy (RM score), KL of the training rollouts;
@@ -22,7 +31,9 @@ Writes into the run folder, next to what ``rlhf-eval ppo`` writes:
                       fixed sampling seed, with 95% bootstrap intervals;
 - ``lab_summary.json`` paired bootstrap intervals of the gains (final and best checkpoint vs
                       the SFT policy) and the KL at which gold peaks (empirical, and from a fit
-                      of R(d) = d (a - b ln d) + c, d = sqrt(KL)).
+                      of R(d) = d (a - b ln d) + c, d = sqrt(KL), flagged when the fitted
+                      peak lies outside the KLs the run visited); with --confirm-prompts,
+                      ``confirm``: the best checkpoint's gains re-measured on fresh prompts.
 """
 from __future__ import annotations
 
@@ -68,8 +79,22 @@ def fit_gao(kl: np.ndarray, gold: np.ndarray) -> dict | None:
     out = {"a": float(a), "b": float(b), "c": float(c)}
     if b > 0:
         d_star = math.exp(a / b - 1)
-        out.update(kl_at_peak=d_star ** 2, gold_at_peak=float(model(d_star, a, b, c)))
+        # a peak beyond the KLs the run visited is an extrapolation, not a finding
+        out.update(kl_at_peak=d_star ** 2, gold_at_peak=float(model(d_star, a, b, c)),
+                   peak_in_observed_range=bool(d.min() <= d_star <= d.max()))
     return out
+
+
+def confirm(trainer, sft_path: str, run_dir: Path, step: int, prompts) -> dict:
+    """Gains of checkpoint ``step`` over the SFT policy on ``prompts`` (paired bootstrap)."""
+    trainer.load_policy_from(sft_path)
+    base = trainer.evaluate(prompts)
+    trainer.load_policy_from(run_dir / f"checkpoint-{step}")
+    ev = trainer.evaluate(prompts)
+    return {"prompts": len(prompts), "step": step, "kl": float(ev["kl"].mean()),
+            "gold_sft": float(base["gold"].mean()), "gold": float(ev["gold"].mean()),
+            "gold_gain": _ci(ev["gold"] - base["gold"]),
+            "proxy_gain": _ci(ev["rm_score"] - base["rm_score"])}
 
 
 def main() -> None:
@@ -94,6 +119,11 @@ def main() -> None:
     ap.add_argument("--prompts", help="PPO prompts (default: the lab's prompts_train.jsonl, which "
                                       "the SFT policy was trained on; fresh prompts, e.g. "
                                       "another seed's lab, give PPO the eval distribution)")
+    ap.add_argument("--confirm-prompts",
+                    help="fresh prompts (e.g. another seed's prompts_eval.jsonl) on which the "
+                         "best checkpoint, picked on the eval prompts, is compared with the SFT "
+                         "policy again: picking the best of many checkpoints on one set "
+                         "inflates its gain there")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--eval-n", type=int, default=200)
@@ -188,11 +218,14 @@ def main() -> None:
                              "gold": float(evals[best]["gold"].mean()),
                              "rising_until_last_checkpoint": best == final},
                "gao_fit": fit_gao(kl, gold)}
+    if args.confirm_prompts:
+        summary["confirm"] = confirm(trainer, args.policy, run_dir, best,
+                                     read_prompts(Path(args.confirm_prompts))[:args.eval_n])
     from rlhf_eval.io import atomic_write_text
 
     atomic_write_text(run_dir / "lab_summary.json", json.dumps(summary, indent=1))
-    print(json.dumps({k: summary[k] for k in ("final", "best_gold", "gold_peak", "gao_fit")},
-                     indent=1))
+    print(json.dumps({k: summary.get(k) for k in ("final", "best_gold", "gold_peak", "gao_fit",
+                                                   "confirm")}, indent=1))
 
 
 if __name__ == "__main__":
