@@ -111,7 +111,8 @@ def run_ours(init, train_pairs, out, args, seed):
                             max_steps=args.steps, seed=seed, bf16=True, progress=False,
                             device="cpu", attention=args.attention)
     res = train_reward_model(cfg, train_pairs, out=out)
-    return res.pairs_seen / res.loop_seconds
+    # pairs/s, and the attention kernel that ran (for the summary line)
+    return res.pairs_seen / res.loop_seconds, res.log[0]["attention"]
 
 
 def run_trl(init, base, train_file, out, args, seed, eval_file=None, eos_token=None):
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
     for rep in range(args.repeats):
         seed = args.seed + rep
         out = work / f"ours-{rep}"
-        pps = run_ours(init, train, out, args, seed)
+        pps, our_attention = run_ours(init, train, out, args, seed)
         rows["rlhf-eval"].append((pps, *accuracy(out, evals)))
         trl = run_trl(init, base, train_file, work / f"trl-{rep}", args, seed,
                       eval_file if encoder else None, eos_text or None)
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
     for name, vals in rows.items():
         med[name] = [statistics.median(v[i] for v in vals) for i in range(3)]
         print(f"{name:10s} {med[name][0]:17.1f} {med[name][1]:14.3f} {med[name][2]:12.3f}")
-    print(f"backbone {args.backbone}; attention rlhf-eval {args.attention}, TRL "
+    print(f"backbone {args.backbone}; attention rlhf-eval {our_attention}, TRL "
           f"{trl['attention']}; TRL setting: RewardTrainer, bf16=True, "
           f"gradient_checkpointing=False, "
           f"max_length={args.max_length}, batch {args.batch_size}, {args.steps} steps")

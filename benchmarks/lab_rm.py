@@ -68,9 +68,16 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     lab_dir = out / "lab"
-    if not (lab_dir / "pairs.jsonl").exists():
-        write_lab(generate_lab(lab_config("demo", seed=args.seed, n_train=args.n_train,
-                                          pairs_per_prompt=args.pairs_per_prompt)), lab_dir)
+    want = lab_config("demo", seed=args.seed, n_train=args.n_train,
+                      pairs_per_prompt=args.pairs_per_prompt)
+    if (lab_dir / "lab.json").exists():  # reuse a lab written before, if it is this one
+        have = json.loads((lab_dir / "lab.json").read_text())["config"]
+        for key in ("seed", "n_train", "pairs_per_prompt"):
+            if have[key] != getattr(want, key):
+                sys.exit(f"{lab_dir} holds a lab with {key}={have[key]}, not "
+                         f"{getattr(want, key)}: choose another --out")
+    else:
+        write_lab(generate_lab(want), lab_dir)
     if args.model == "minilm":
         args.model = str(minilm_path())
     model = args.model or tiny_backbone(lab_dir, out / "backbone", args.seed, args.n_layer,

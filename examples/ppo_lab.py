@@ -8,14 +8,14 @@ overoptimization")?
   rlhf-eval lab --out runs/lab-s1 --seed 1 --size demo        # fresh prompts for PPO, confirm
   rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft-e3 --epochs 3 --precision bf16
   rlhf-eval sft --data runs/lab/sft.jsonl --out runs/lab-sft --epochs 8 --precision bf16
-  rlhf-eval train-rm --data runs/lab-p6/pairs.jsonl --model minilm --out runs/lab-rm \
+  rlhf-eval train-rm --data runs/lab-p6/pairs.jsonl --model minilm --out runs/lab-rm \\
       --epochs 2 --lr 1e-4 --batch-size 16 --bf16
   rlhf-eval lab-collect --lab runs/lab-s1 --policy runs/lab-sft --out runs/lab-s1/pairs_policy.jsonl
-  rlhf-eval train-rm --data runs/lab-s1/pairs_policy.jsonl --model runs/lab-rm \
+  rlhf-eval train-rm --data runs/lab-s1/pairs_policy.jsonl --model runs/lab-rm \\
       --out runs/lab-rm-pol --epochs 1 --lr 5e-5 --bf16             # on-policy fine-tuning
-  python examples/ppo_lab.py --policy runs/lab-sft-e3 --reward-model runs/lab-rm-pol \
-      --lab runs/lab --prompts runs/lab-s1/prompts_train.jsonl \
-      --confirm-prompts runs/lab-s1/prompts_eval.jsonl --run-dir runs/lab-ppo \
+  python examples/ppo_lab.py --policy runs/lab-sft-e3 --reward-model runs/lab-rm-pol \\
+      --lab runs/lab --prompts runs/lab-s1/prompts_train.jsonl \\
+      --confirm-prompts runs/lab-s1/prompts_eval.jsonl --run-dir runs/lab-ppo \\
       --lr 1e-4 --lr-schedule constant --batch-size 64 --num-minibatches 4 --steps 300 --bf16
   python examples/ppo_lab.py ... --reward-model gold        # the oracle: PPO on gold itself
 
@@ -85,12 +85,25 @@ def fit_gao(kl: np.ndarray, gold: np.ndarray) -> dict | None:
     return out
 
 
-def confirm(trainer, sft_path: str, run_dir: Path, step: int, prompts) -> dict:
-    """Gains of checkpoint ``step`` over the SFT policy on ``prompts`` (paired bootstrap)."""
+def evaluate_sft(trainer, sft_path: str, prompts):
+    """The SFT policy's evaluation: in LoRA mode the base with adapters off, else its weights
+    loaded into the live policy (the caller reloads a checkpoint afterwards)."""
+    if trainer.cfg.lora:
+        with trainer.policy.disable_adapter():
+            return trainer.evaluate(prompts)
     trainer.load_policy_from(sft_path)
-    base = trainer.evaluate(prompts)
-    trainer.load_policy_from(run_dir / f"checkpoint-{step}")
-    ev = trainer.evaluate(prompts)
+    return trainer.evaluate(prompts)
+
+
+def confirm(trainer, sft_path: str, run_dir: Path, step: int, prompts) -> dict:
+    """Gains of checkpoint ``step`` over the SFT policy on ``prompts``: paired, since
+    ``evaluate`` draws the same sampling uniforms for both. Leaves that checkpoint loaded."""
+    base = evaluate_sft(trainer, sft_path, prompts)
+    if step == 0:  # no update beat the SFT policy on the eval prompts: nothing to confirm
+        ev = base
+    else:
+        trainer.load_policy_from(run_dir / f"checkpoint-{step}")
+        ev = trainer.evaluate(prompts)
     return {"prompts": len(prompts), "step": step, "kl": float(ev["kl"].mean()),
             "gold_sft": float(base["gold"].mean()), "gold": float(ev["gold"].mean()),
             "gold_gain": _ci(ev["gold"] - base["gold"]),
@@ -174,9 +187,8 @@ def main() -> None:
     print(f"reward path: {path}")
 
     # step 0: the SFT policy itself (before any update, or re-loaded when resuming)
-    if trainer.step > 0:
-        trainer.load_policy_from(args.policy)
-    evals = {0: trainer.evaluate(eval_prompts)}
+    evals = {0: evaluate_sft(trainer, args.policy, eval_prompts) if trainer.step > 0
+             else trainer.evaluate(eval_prompts)}
     if trainer.step > 0:
         trainer.load_policy_from(list_checkpoints(run_dir)[-1][1])
     trainer.train()
@@ -218,12 +230,14 @@ def main() -> None:
                              "gold": float(evals[best]["gold"].mean()),
                              "rising_until_last_checkpoint": best == final},
                "gao_fit": fit_gao(kl, gold)}
+    from rlhf_eval.io import atomic_write_text
+
+    # written before the confirmation too, so a failure there keeps the run's own figures
+    atomic_write_text(run_dir / "lab_summary.json", json.dumps(summary, indent=1))
     if args.confirm_prompts:
         summary["confirm"] = confirm(trainer, args.policy, run_dir, best,
                                      read_prompts(Path(args.confirm_prompts))[:args.eval_n])
-    from rlhf_eval.io import atomic_write_text
-
-    atomic_write_text(run_dir / "lab_summary.json", json.dumps(summary, indent=1))
+        atomic_write_text(run_dir / "lab_summary.json", json.dumps(summary, indent=1))
     print(json.dumps({k: summary.get(k) for k in ("final", "best_gold", "gold_peak", "gao_fit",
                                                    "confirm")}, indent=1))
 

@@ -48,8 +48,10 @@ def set_training_attention(model, device, choice: str = "auto") -> str:
     PyTorch's SDPA runs a flash-attention kernel whose backward pass is about 5x slower than
     its forward for the short sequences of RLHF data. Measured on MiniLM, lab pairs, batch 16,
     bf16, one thread: the SDPA backward took 0.78 s of a 2.0 s training step (6 layers x
-    130 ms); with eager attention the whole step takes 1.3 s. The scores agree to float
-    rounding (~1e-8); the choice is not saved with the model, so loaders keep their default.
+    130 ms); with eager attention the whole step takes 1.3 s. In fp32 the two kernels agree
+    to ~1e-8; under bf16 autocast to bf16 rounding, which can flip a sampled token now and
+    then. The choice is not saved with the model, so loaders keep their default. Modules that
+    are not transformers models are left alone.
     """
     if choice not in ATTENTION_CHOICES:
         from .errors import ConfigError
@@ -61,7 +63,7 @@ def set_training_attention(model, device, choice: str = "auto") -> str:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if choice and hasattr(base, "set_attn_implementation"):
         base.set_attn_implementation(choice)
-    return getattr(base.config, "_attn_implementation", None) or "default"
+    return getattr(getattr(base, "config", None), "_attn_implementation", None) or "default"
 
 
 def pick_device(device: str | None = "auto"):

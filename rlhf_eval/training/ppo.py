@@ -159,6 +159,8 @@ class PPOTrainer:
                 if cfg.fast_gelu:
                     fast_activations(m)
                 m.to(self.device)
+                # all four alike: the reference's logprobs must be the policy's function, so
+                # that KL at step 0 is exactly 0, and the RM's value head the value model's
                 set_training_attention(m, self.device, cfg.attention)
         if reward_model is not None and not rm_disable:
             reward_model.requires_grad_(False)
@@ -494,16 +496,18 @@ class PPOTrainer:
         log.info("resumed from %s (step %d)", folder, self.step)
 
 
-# what a resumed run may change: how long it runs and how often it saves or logs. Any other
-# field (learning rate, batch, KL, sampling...) would silently splice two different runs.
-RESUMABLE_CHANGES = frozenset({"steps", "save_every", "log_every"})
+# what a resumed run may change: how long it runs, how often it saves or logs, and the
+# attention kernel (a speed choice: same function up to rounding). Any other field (learning
+# rate, batch, KL, sampling...) would silently splice two different runs.
+RESUMABLE_CHANGES = frozenset({"steps", "save_every", "log_every", "attention"})
 
 
 def _check_resumable(saved: dict, now: dict, defaults: dict, folder: Path) -> None:
-    # a field added after the checkpoint was written counts as its default there
+    # a field added after the checkpoint was written counts as its default there; one since
+    # removed from PPOConfig (in the checkpoint only) has nothing to compare with
     saved = {**defaults, **saved}
-    changed = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now)
-               if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k)}
+    changed = {k: (saved[k], now[k]) for k in now
+               if k not in RESUMABLE_CHANGES and saved[k] != now[k]}
     if changed:
         diff = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now"
                          for k, (a, b) in sorted(changed.items()))

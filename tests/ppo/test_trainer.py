@@ -226,24 +226,35 @@ def test_lora_resume_in_process_equals_the_uninterrupted_run(tiny, tmp_path):
 
 def test_resume_refuses_a_changed_config_but_may_run_longer(tiny, tmp_path):
     """--resume with another learning rate would splice two different runs: refused, naming
-    the field; more steps (extending a finished run) is allowed and continues from the end."""
+    the field; more steps (extending a finished run) is allowed and equals a run that was
+    given 3 steps from the start. A field missing from an older checkpoint counts as its
+    default."""
+    import json
+
     from rlhf_eval.errors import RlhfEvalError
 
-    def trainer(resume=False, **kw):
+    def trainer(run, resume=False, **kw):
         cfg = PPOConfig(**{"steps": 2, "batch_size": 8, "max_new_tokens": 8, "save_every": 1,
                            "learning_rate": 1e-3, "lr_schedule": "constant", **kw})
         return PPOTrainer(cfg, policy=_policy(tiny), tokenizer=tiny["tokenizer"],
-                          prompts=make_prompts(32), run_dir=tmp_path / "run",
+                          prompts=make_prompts(32), run_dir=tmp_path / run,
                           reward_fn=colour_share, progress=False, resume=resume)
 
-    first = trainer().train()
+    def metrics(hist):
+        return [{k: v for k, v in r.items() if k != "eps"} for r in hist]
+
+    trainer("run").train()
     with pytest.raises(RlhfEvalError, match=r"learning_rate: 0\.001 in the checkpoint, 0\.002 now"):
-        trainer(resume=True, learning_rate=2e-3)
-    longer = trainer(resume=True, steps=3)
+        trainer("run", resume=True, learning_rate=2e-3)
+    saved = tmp_path / "run" / "checkpoint-2" / "ppo_config.json"
+    old = json.loads(saved.read_text())
+    del old["whiten_rewards"]  # as if written before that field existed (default False)
+    saved.write_text(json.dumps(old))
+    longer = trainer("run", resume=True, steps=3)
     assert longer.step == 2
-    hist = longer.train()
-    assert [r["step"] for r in hist] == [1, 2, 3]
-    assert hist[:2] == first
+    extended = longer.train()
+    straight = trainer("straight", steps=3).train()
+    assert metrics(extended) == metrics(straight)
     assert latest_checkpoint(tmp_path / "run").name == "checkpoint-3"
 
 
