@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,15 @@ def disable_dropout(model) -> int:
 ATTENTION_CHOICES = ("auto", "eager", "sdpa")
 
 
+def check_attention(choice: str) -> str:
+    """``choice`` if it is one of :data:`ATTENTION_CHOICES`, else a ConfigError (the one
+    check behind every trainer config's ``attention`` field)."""
+    if choice not in ATTENTION_CHOICES:
+        raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
+                          f"found {choice!r}")
+    return choice
+
+
 def set_training_attention(model, device, choice: str = "auto") -> str:
     """Pick the attention kernel a model trains with; returns the one in use.
 
@@ -53,12 +62,7 @@ def set_training_attention(model, device, choice: str = "auto") -> str:
     then. The choice is not saved with the model, so loaders keep their default. Modules that
     are not transformers models are left alone.
     """
-    if choice not in ATTENTION_CHOICES:
-        from .errors import ConfigError
-
-        raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
-                          f"found {choice!r}")
-    if choice == "auto":
+    if check_attention(choice) == "auto":
         choice = "eager" if getattr(device, "type", str(device)) == "cpu" else None
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if choice and hasattr(base, "set_attn_implementation"):

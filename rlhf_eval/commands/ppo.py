@@ -23,6 +23,8 @@ _FLAGS = {"steps": int, "batch_size": int, "num_minibatches": int,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..models import ATTENTION_CHOICES  # torch-free: the CLI starts fast
+
     parser.add_argument("--policy", required=True, help="initial (SFT) policy: HF id or path")
     parser.add_argument("--reward-model", required=True,
                         help="one-label sequence-classification RM (rlhf-eval train-rm)")
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", action="store_true", default=None,
                         help="train LoRA adapters only; the reference is the adapter-free base")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast")
-    parser.add_argument("--attention", choices=["auto", "eager", "sdpa"], default=None,
+    parser.add_argument("--attention", choices=ATTENTION_CHOICES, default=None,
                         help="attention kernel (auto: eager on CPU, where SDPA's backward is "
                              "slow; the models' default on GPU)")
     parser.add_argument("--adaptive-kl", action="store_true", default=None,

@@ -23,6 +23,8 @@ _FLAGS = {
 
 
 def add_arguments(p) -> None:
+    from ..models import ATTENTION_CHOICES  # torch-free: the CLI starts fast
+
     p.add_argument("--data", required=True, help="training pairs/rankings (JSONL, CSV, ...)")
     p.add_argument("--eval-data", help="held-out pairs for evaluation")
     p.add_argument("--eval-split", type=float, default=0.0,
@@ -43,7 +45,7 @@ def add_arguments(p) -> None:
     p.add_argument("--input-format", choices=["auto", "pair", "joined"], default=None,
                    help="encoders: 'pair' ([CLS] prompt [SEP] completion [SEP], the default) or "
                         "'joined' (one segment, as TRL feeds them)")
-    p.add_argument("--attention", choices=["auto", "eager", "sdpa"], default=None,
+    p.add_argument("--attention", choices=ATTENTION_CHOICES, default=None,
                    help="attention kernel while training (auto: eager on CPU, where SDPA's "
                         "backward is slow; the model's default on GPU)")
     p.add_argument("--normalize", action="store_true", default=None,

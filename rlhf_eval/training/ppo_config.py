@@ -67,11 +67,9 @@ class PPOConfig:
         if self.batch_size % self.num_minibatches:
             raise ConfigError(f"batch_size {self.batch_size} is not divisible by "
                               f"num_minibatches {self.num_minibatches}")
-        from ..models import ATTENTION_CHOICES
+        from ..models import check_attention
 
-        if self.attention not in ATTENTION_CHOICES:
-            raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
-                              f"found {self.attention!r}")
+        check_attention(self.attention)
         if self.temperature <= 0:
             raise ConfigError(f"temperature: expected > 0, found {self.temperature}")
 

@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..models import (ATTENTION_CHOICES, LoraSettings, disable_dropout, pick_device,
+from ..models import (LoraSettings, check_attention, disable_dropout, pick_device,
                       set_training_attention)
 from ..schema import PreferencePair
 from .reward_data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
@@ -81,9 +81,7 @@ class RewardTrainConfig:
                 raise ConfigError(f"{name}: expected >= 1, found {getattr(self, name)}")
         if self.lr <= 0 or self.epochs <= 0 or self.center_coef < 0 or self.max_steps < 0:
             raise ConfigError("lr and epochs must be > 0, center_coef and max_steps >= 0")
-        if self.attention not in ATTENTION_CHOICES:
-            raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
-                              f"found {self.attention!r}")
+        check_attention(self.attention)
         if self.input_format not in ("auto", "pair", "joined"):
             raise ConfigError(f"input_format: expected auto, pair or joined, found "
                               f"{self.input_format!r}")

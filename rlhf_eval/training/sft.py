@@ -60,11 +60,9 @@ class SFTConfig:
     def __post_init__(self):
         if self.tiny not in ("gpt2", "llama"):
             raise ConfigError(f"tiny: expected 'gpt2' or 'llama', found {self.tiny!r}")
-        from ..models import ATTENTION_CHOICES
+        from ..models import check_attention
 
-        if self.attention not in ATTENTION_CHOICES:
-            raise ConfigError(f"attention: expected one of {', '.join(ATTENTION_CHOICES)}, "
-                              f"found {self.attention!r}")
+        check_attention(self.attention)
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"precision: expected 'fp32' or 'bf16', found {self.precision!r}")
         for name in ("batch_size", "max_length", "vocab_size", "log_every"):
