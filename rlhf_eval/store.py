@@ -130,10 +130,19 @@ CREATE TABLE IF NOT EXISTS pairwise_labels (
     shown_left TEXT,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS judgments (
+    signature TEXT NOT NULL,      -- the judge: engine, model hash, template hash, settings
+    key TEXT NOT NULL,            -- content hash of what the judge was shown (fields, in order)
+    label TEXT,                   -- the label it gave; NULL = its answer could not be parsed
+    probs_json TEXT,              -- option-label probabilities (log-prob mode), else NULL
+    raw TEXT,                     -- the generated answer (parse mode), else NULL
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (signature, key)
+);
 """
 
 TABLES = ("meta", "runs", "checkpoints", "samples", "generations", "scores", "winrates",
-          "strengths", "human_judgments", "pairwise_labels")
+          "strengths", "human_judgments", "pairwise_labels", "judgments")
 
 
 def now() -> str:
@@ -364,6 +373,35 @@ class ResultsStore:
                       "annotator, note, shown_left, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
                       (run, sample_id, gen_a, gen_b, winner, annotator, note, shown_left, now()))
             return int(c.lastrowid)
+
+    def add_judgments(self, rows: Iterable[dict]) -> int:
+        """LLM-judge answers: dicts with signature, key, label (None = unparsed), probs (a list
+        or None) and raw (text or None). An existing (signature, key) is kept. Returns how
+        many were new."""
+        t = now()
+        data = [(r["signature"], r["key"], r.get("label"),
+                 None if r.get("probs") is None else json.dumps([float(p) for p in r["probs"]]),
+                 r.get("raw"), t) for r in rows]
+        with self.transaction() as c:
+            before = self.conn.total_changes
+            c.executemany("INSERT OR IGNORE INTO judgments(signature, key, label, probs_json, raw,"
+                          " created_at) VALUES (?, ?, ?, ?, ?, ?)", data)
+            return self.conn.total_changes - before
+
+    def judgments_for(self, signature: str, keys: Sequence[str]) -> dict[str, dict]:
+        """key -> {label, probs, raw} of the judgments already stored under ``signature``."""
+        out: dict[str, dict] = {}
+        wanted = set(keys)
+        try:
+            rows = self.conn.execute("SELECT key, label, probs_json, raw FROM judgments WHERE "
+                                     "signature = ?", (signature,)).fetchall()
+        except sqlite3.OperationalError:  # a read-only store written before the table existed
+            return out
+        for key, label, probs, raw in rows:
+            if key in wanted:
+                out[key] = {"label": label, "probs": None if probs is None else json.loads(probs),
+                            "raw": raw}
+        return out
 
     # ------------------------------------------------------------------ incremental keys
 
