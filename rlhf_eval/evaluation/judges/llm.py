@@ -161,6 +161,9 @@ class PairwiseJudge(_CachedJudge):
             row.update(combine(r1, r2, labels=self.template.labels))
             rows.append(row)
         out = pd.DataFrame(rows)
+        for col in ("first_ab", "first_ba", "verdict", "raw_ab", "raw_ba"):
+            # None (unparsed) must stay None: pandas would turn it into NaN
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
         out["outcome"] = out["verdict"].map({"a": 1.0, "b": 0.0, "tie": 0.5})
         return out
 

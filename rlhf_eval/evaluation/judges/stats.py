@@ -177,7 +177,7 @@ def bt_intervals(comparisons: Sequence[tuple[str, str, float]], players: Sequenc
 def to_item_verdict(position: str | None, a_first: bool) -> str | None:
     """A verdict given in position terms ('first'/'second'/'tie') for one presentation order,
     as a verdict about the items ('a'/'b'/'tie'); None stays None (a parse failure)."""
-    if position is None:
+    if not isinstance(position, str):   # None or a NaN that a DataFrame made of it
         return None
     if position not in POSITIONS:
         raise StatsError(f"expected a position verdict in {POSITIONS}, found {position!r}")
@@ -240,7 +240,7 @@ def bias_report(first_ab: Sequence[str | None], first_ba: Sequence[str | None],
     lies above the humans' estimate (or above 0.5 with no human labels).
     """
     first_ab, first_ba = list(first_ab), list(first_ba)
-    verdict = np.asarray([v if v is not None else "" for v in verdict], dtype=object)
+    verdict = np.asarray([v if isinstance(v, str) else "" for v in verdict], dtype=object)
     n = len(first_ab)
     if not (n == len(first_ba) == len(verdict) == len(len_a) == len(len_b)):
         raise StatsError("bias_report: all per-item inputs must have the same length")
@@ -260,8 +260,8 @@ def bias_report(first_ab: Sequence[str | None], first_ba: Sequence[str | None],
                 "n": int(np.asarray(den).sum())}
 
     both = ok1 & ok2
-    pos1 = np.array([p for p in first_ab], dtype=object)
-    pos2 = np.array([p for p in first_ba], dtype=object)
+    pos1 = np.array([p if isinstance(p, str) else "" for p in first_ab], dtype=object)
+    pos2 = np.array([p if isinstance(p, str) else "" for p in first_ba], dtype=object)
     first_wins = (pos1 == "first").astype(float) + (pos2 == "first").astype(float)
     decisive = np.isin(pos1, ("first", "second")).astype(float) + np.isin(
         pos2, ("first", "second")).astype(float)
@@ -282,7 +282,7 @@ def bias_report(first_ab: Sequence[str | None], first_ba: Sequence[str | None],
         "self_preference_human": None,
     }
     if human is not None:
-        h = np.asarray([x if x is not None else "" for x in human], dtype=object)
+        h = np.asarray([x if isinstance(x, str) else "" for x in human], dtype=object)
         if len(h) != n:
             raise StatsError("bias_report: human labels must have one entry per item")
         hl, hc = _longer_preference(h, la, lb)

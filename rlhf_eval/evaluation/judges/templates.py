@@ -114,8 +114,11 @@ class Template:
         alts = "|".join(re.escape(lab) for lab in sorted(self.labels, key=len, reverse=True))
         m = re.search(rf"\[\[\s*({alts})\s*\]\]", text)
         if m is None:
-            m = re.match(rf"\W*(?:(?:answer|verdict|rating|score)\W*)?({alts})\b", text,
-                         flags=re.IGNORECASE if not self.labels[0].isdigit() else 0)
+            m = re.match(rf"\W*(?:(?i:answer|verdict|rating|score)\W*)?({alts})\b", text)
+            if m is None:
+                # "The answer is: B", "Verdict - A"
+                m = re.search(rf"\b(?i:answer|verdict|rating|score)\b(?:[^.\n]{{0,40}}?\bis)?"
+                              rf"\W{{0,3}}({alts})\b", text)
             if m is None or (m.group(1) not in self.labels):
                 return None
         return m.group(1)
