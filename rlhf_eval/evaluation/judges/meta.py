@@ -115,12 +115,16 @@ def meta_table(human: Sequence[str], judges: Mapping[str, Sequence[str | None]],
 def choice_ceiling(choices: Sequence) -> tuple[float, int] | None:
     """(percent agreement, items labelled by two or more annotators) of pairwise choices, or
     None when no item was labelled twice."""
-    from ...agreement import agreement_table
+    from ...agreement import CHOICE_ASPECT, pooled_percent_agreement, rating_matrices
 
-    tab = agreement_table(list(choices), level="nominal")
-    if not len(tab) or not np.isfinite(tab["percent_agreement"].iloc[0]):
+    m = rating_matrices(list(choices)).get(CHOICE_ASPECT)
+    if m is None:
         return None
-    return float(tab["percent_agreement"].iloc[0]), int(tab["n_items"].iloc[0])
+    data = m.to_numpy(dtype=float)                  # (annotators, items)
+    twice = (~np.isnan(data)).sum(axis=0) >= 2
+    if not twice.any():
+        return None
+    return float(pooled_percent_agreement(data[:, twice])), int(twice.sum())
 
 
 # ------------------------------------------------------------------ SummEval as pairs
