@@ -34,6 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "samples, RM analysis, labeling"),
     "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
     "correlate": ("rlhf_eval.commands.correlate", "correlate automatic metrics with human judgment"),
+    "winrate": ("rlhf_eval.commands.winrate", "win-rates of checkpoints from every judge, "
+                "length-controlled, with Bradley-Terry strengths"),
     "judge": ("rlhf_eval.commands.judge", "LLM-as-judge in both orders: bias report and agreement "
               "with humans"),
 }

@@ -156,3 +156,8 @@ def test_unbiased_judge_raises_no_flag():
     rep = bias_report(first_ab, first_ba, list(pref), la, lb, n_resamples=200)
     assert rep["flip_rate"]["estimate"] == 0.0
     assert rep["flags"] == [], rep["flags"]
+
+
+def test_lc_winrate_refuses_to_extrapolate():
+    with pytest.raises(StatsError, match="same sign"):
+        lc_winrate([1, 0, 1, 1], [50, 60, 70, 80], [10, 20, 30, 40], n_resamples=10)

@@ -38,7 +38,7 @@ class JudgeSettings:
     mode: str = "auto"              # logprobs when the engine gives them, else parse
     max_new_tokens: int = 16        # parse mode: length of the generated answer
     max_field_chars: int = 4000     # each field is cut to this many characters (marked ' ...')
-    chunk: int = 32                 # prompts judged (and committed to the store) per step
+    chunk: int = 8                  # prompts judged (and committed to the store) per step
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -111,6 +111,10 @@ def lc_winrate(outcome: Sequence[float], len_a: Sequence[float], len_b: Sequence
         raise StatsError(f"a length-controlled win-rate needs at least 3 items, found {o.size}")
     if not np.all(np.isin(o, (0.0, 0.5, 1.0))):
         raise StatsError("outcomes must be 1 (win), 0.5 (tie) or 0 (loss)")
+    d = la - lb
+    if (d > 0).all() or (d < 0).all():
+        raise StatsError("every length difference has the same sign: the win-rate at zero "
+                         "length difference would be an extrapolation, not an estimate")
     x, scale = length_feature(la, lb, transform=transform)
     X = np.column_stack([np.ones_like(x), x]) if scale > 0 else np.ones((o.size, 1))
     beta = fit_logistic(X, o)

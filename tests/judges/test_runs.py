@@ -1,0 +1,79 @@
+"""Win-rates of a run from stored scores and from an LLM judge (scripted engine), and the
+`winrate` command, on the schema-true fixture store."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ScriptedEngine
+
+from rlhf_eval.evaluation.judges import runs as jr
+from rlhf_eval.evaluation.judges.llm import PairwiseJudge
+from rlhf_eval.evaluation.judges.stats import lc_winrate
+from rlhf_eval.evaluation.judges.templates import load_template
+from rlhf_eval.evaluation.winrate import outcomes
+from rlhf_eval.store import open_store
+from rlhf_eval.testing import fixture_store
+
+
+@pytest.fixture()
+def store_path(tmp_path):
+    return fixture_store(tmp_path / "run", runs=("ppo-a",))
+
+
+def test_llm_winrates_on_a_run_cached_in_its_store(store_path):
+    store = open_store(store_path)
+    gens = store.generations("ppo-a")
+    pairs = [("checkpoint-100", "baseline"), ("checkpoint-300", "baseline")]
+    eng = ScriptedEngine()
+    judge = PairwiseJudge(eng, load_template("pairwise"), name="llm:scripted")
+    rows, frames = jr.llm_winrates(judge, gens, run="ppo-a", pairs=pairs, store=store,
+                                   n_resamples=100)
+    assert len(rows) == 2 and eng.calls == 2 * sum(len(f) for f in frames.values())
+    f = frames[pairs[0]]
+    pg = jr.paired_generations(gens, *pairs[0])
+    assert rows[0]["winrate"] == pytest.approx(np.mean(f["outcome"].tolist() + [0.5] * int(
+        (pg["x"] == pg["y"]).sum())))
+    store.replace_winrates("ppo-a", rows)
+    assert "llm:scripted" in set(store.winrates("ppo-a")["judge"])
+    again = PairwiseJudge(ScriptedEngine(), load_template("pairwise"), name="llm:scripted")
+    rows2, _ = jr.llm_winrates(again, gens, run="ppo-a", pairs=pairs, store=store,
+                               n_resamples=100)
+    assert again.model_calls == 0 and rows2[0]["winrate"] == rows[0]["winrate"]
+
+
+def test_score_winrates_and_lc_equal_direct_computation(store_path):
+    store = open_store(store_path)
+    gens, scores = store.generations("ppo-a"), store.scores_frame("ppo-a")
+    rows = jr.score_winrates(scores, gens, run="ppo-a", judges={"reward": True},
+                             pairs=[("checkpoint-100", "references")], n_resamples=100)
+    (row,) = rows
+    pg = jr.paired_generations(gens, "checkpoint-100", "references")
+    w = scores[scores.metric == "reward"].pivot(index="sample_id", columns="checkpoint",
+                                                values="value")
+    o = outcomes(w.loc[pg.sample_id, "checkpoint-100"].to_numpy(),
+                 w.loc[pg.sample_id, "references"].to_numpy())
+    assert row["winrate"] == pytest.approx(np.nanmean(o))
+    d = pg["x"].str.len() - pg["y"].str.len()
+    if (d > 0).any() and (d < 0).any():
+        lc = lc_winrate(o, pg["x"].str.len(), pg["y"].str.len(), n_resamples=100)
+        assert row["lc_winrate"] == pytest.approx(lc.lc_winrate)
+    else:
+        assert np.isnan(row["lc_winrate"]) and "same sign" in row["lc_note"]
+    tab = jr.score_strengths(scores, "reward", higher_is_better=True, anchor="baseline",
+                             n_resamples=50)
+    assert tab.set_index("player").loc["baseline", "strength"] == 0.0
+    assert (tab["ci_low"] <= tab["strength"] + 1e-12).all()
+
+
+def test_winrate_cli(store_path):
+    run_dir = store_path.parent
+    r = subprocess.run([sys.executable, "-m", "rlhf_eval.cli", "winrate", "--run", str(run_dir),
+                        "--n-resamples", "50"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((run_dir / "winrate.json").read_text())
+    judges = {row["judge"] for row in data["winrates"]}
+    assert {"reward", "gold", "human"} <= judges
+    assert set(data["strengths"]) == {"reward", "gold"}
+    assert "LC win-rate" in r.stdout
