@@ -40,6 +40,9 @@ _GATE_RE = re.compile(
     r"(?P<value>[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*(?P<pct>%)?\s*$")
 
 
+WINRATE_PREFIX = "winrate:"
+
+
 @dataclass(frozen=True)
 class Gate:
     metric: str
@@ -58,6 +61,8 @@ class Gate:
 
     @property
     def spec(self) -> str:
+        if self.metric.startswith(WINRATE_PREFIX) and self.min is not None:
+            return f"{self.metric}<{self.min:g}"
         if self.max_drop is not None:
             return f"{self.metric}:drop>{self.max_drop:g}{'%' if self.relative else ''}"
         return f"{self.metric}:{'>' if self.max is not None else '<'}" \
@@ -86,7 +91,18 @@ class GateResult:
                 for k, v in d.items()}
 
 
+_WINRATE_RE = re.compile(r"^\s*winrate:(?P<judge>[^<>\s]+)\s*<\s*(?P<value>\d*\.?\d+)\s*$")
+
+
 def parse_gate(text: str, *, significance: bool = True) -> Gate:
+    if text.strip().startswith(WINRATE_PREFIX):
+        # winrate:JUDGE<0.45: fail when the checkpoint's win-rate vs the baseline under JUDGE
+        # (a score, 'human' or an LLM judge such as llm:pairwise) is below 0.45
+        w = _WINRATE_RE.match(text)
+        if not w or not 0.0 <= float(w["value"]) <= 1.0:
+            raise ConfigError(f"cannot parse gate {text!r}; expected winrate:JUDGE<VALUE with "
+                              "VALUE in [0, 1] (e.g. 'winrate:llm:pairwise<0.45')")
+        return Gate(WINRATE_PREFIX + w["judge"], min=float(w["value"]), significance=significance)
     m = _GATE_RE.match(text)
     if not m:
         raise ConfigError(
@@ -216,3 +232,27 @@ def evaluate_gates(gates: Iterable[Gate], scores, *, checkpoint: str, baseline: 
             baseline=baseline, higher_is_better=hib.get(gate.metric, True),
             confidence=confidence, seed=seed))
     return results
+
+
+def evaluate_winrate_gate(gate: Gate, winrates, *, checkpoint: str, baseline: str,
+                          confidence: float = 0.95) -> GateResult:
+    """A ``winrate:JUDGE<VALUE`` gate on the store's win-rate rows (ties as half a win).
+    Significance-aware like the drop gates: it fails only when the whole interval lies below
+    VALUE (``significance: false``: when the estimate does)."""
+    judge = gate.metric[len(WINRATE_PREFIX):]
+    rows = winrates[(winrates["judge"] == judge) & (winrates["checkpoint"] == checkpoint) &
+                    (winrates["baseline"] == baseline) & (winrates["tie_policy"] == "half")]
+    if rows.empty:
+        known = sorted(set(winrates["judge"])) if len(winrates) else []
+        raise ConfigError(f"gate {gate.spec}: no win-rate of {checkpoint!r} vs {baseline!r} "
+                          f"under judge {judge!r} in the store (judges: {', '.join(known) or 'none'};"
+                          " `rlhf-eval winrate --llm ...` writes LLM-judge rows)")
+    r = rows.iloc[0]
+    value, lo, hi = float(r["winrate"]), float(r["ci_low"]), float(r["ci_high"])
+    bad = (hi < gate.min) if gate.significance and np.isfinite(hi) else (value < gate.min)
+    rule = (f"fails if the {confidence:.0%} CI upper end < {gate.min:g}" if gate.significance
+            else f"fails if the win-rate < {gate.min:g}")
+    msg = (f"win-rate under {judge}: {value:.3f} (CI {lo:.3f} .. {hi:.3f}, n={int(r['n'])}) at "
+           f"{checkpoint} vs {baseline}; {rule}")
+    return GateResult(gate, checkpoint, baseline, not bad, value, None, None, lo, hi,
+                      int(r["n"]), msg)

@@ -456,11 +456,18 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
 
     scores = store.scores_frame(run=run)
     summary = store.checkpoint_summary(run=run, confidence=confidence, seed=seed)
-    results = evaluate_gates(gates, scores, checkpoint=wanted, baseline=baseline,
+    from .gates import WINRATE_PREFIX, evaluate_winrate_gate
+
+    winrates = store.winrates(run=run)
+    score_gates = [g for g in gates if not g.metric.startswith(WINRATE_PREFIX)]
+    results = evaluate_gates(score_gates, scores, checkpoint=wanted, baseline=baseline,
                              higher_is_better=higher_is_better_map(scores["metric"].unique()),
-                             confidence=confidence, seed=seed) if gates else []
+                             confidence=confidence, seed=seed) if score_gates else []
+    results += [evaluate_winrate_gate(g, winrates, checkpoint=wanted, baseline=baseline,
+                                      confidence=confidence)
+                for g in gates if g.metric.startswith(WINRATE_PREFIX)]
     return ReportData(
         run=run, baseline=baseline, checkpoint=wanted, summary=summary,
-        winrates=store.winrates(run=run), correlations=find_correlations(run_dir, correlations),
+        winrates=winrates, correlations=find_correlations(run_dir, correlations),
         training=read_training_log(run_dir), gates=results,
         provenance=provenance(run_dir, scores))

@@ -77,3 +77,29 @@ def test_winrate_cli(store_path):
     assert {"reward", "gold", "human"} <= judges
     assert set(data["strengths"]) == {"reward", "gold"}
     assert "LC win-rate" in r.stdout
+
+
+def test_report_gates_on_an_llm_judge_winrate(store_path):
+    """The LLM judge's rows land in the win-rate table; the report shows them and gates on
+    them (fails only when the whole interval is below the bound); bad gates exit 2."""
+    store = open_store(store_path)
+    judge = PairwiseJudge(ScriptedEngine(), load_template("pairwise"), name="llm:scripted")
+    rows, _ = jr.llm_winrates(judge, store.generations("ppo-a"), run="ppo-a",
+                              pairs=[("checkpoint-300", "baseline")], store=store,
+                              n_resamples=100)
+    store.replace_winrates("ppo-a", rows)
+    store.close()
+    hi = rows[0]["ci_high"]
+
+    from rlhf_eval.errors import ConfigError
+    from rlhf_eval.report import build_report_data, render_markdown
+
+    def gate(spec):
+        data = build_report_data(run_dir=store_path.parent, gate_specs=[spec])
+        return data, data.gates[0].passed
+
+    data, passed = gate(f"winrate:llm:scripted<{min(1.0, hi + 0.01):.3f}")
+    assert not passed and "llm:scripted" in render_markdown(data)
+    assert gate(f"winrate:llm:scripted<{max(0.0, hi - 0.01):.3f}")[1]
+    with pytest.raises(ConfigError, match="llm:nobody"):
+        gate("winrate:llm:nobody<0.5")
