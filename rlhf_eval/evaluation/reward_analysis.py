@@ -256,11 +256,17 @@ def analyze_reward_model(r_chosen, r_rejected, pairs: Sequence[PreferencePair], 
                        "histogram_edges": edges.tolist()},
         settings={"seed": seed, "n_resamples": n_resamples, "n_bins": n_bins,
                   "tie_counts_as": "wrong", "length_unit": "characters"})
+    from .reward_extras import calibration_by_category, log_loss, margin_histogram
+
+    analysis.calibration["log_loss"] = log_loss(r_c, r_r)
+    analysis.distributions["margin"] = margin_histogram(r_c, r_r, bins=hist_bins)
     subsets, categories = _meta_labels(pairs, "subset"), _meta_labels(pairs, "category")
     if subsets:
         analysis.by_subset = _group_accuracy(hits, [str(s) for s in subsets], **kw)
     if categories:
         analysis.by_category = _group_accuracy(hits, [str(c) for c in categories], **kw)
+        analysis.calibration["by_category"] = calibration_by_category(
+            r_c, r_r, [str(c) for c in categories], n_bins=n_bins)
         analysis.sections = section_scores(hits, [str(c) for c in categories],
                                            [str(s) for s in (subsets or categories)])
     annotators = [p.annotator for p in pairs]
