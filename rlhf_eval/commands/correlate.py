@@ -122,8 +122,9 @@ def _load(args):
     else:
         refs = None if args.refs_col.lower() == "none" else args.refs_col
         human = _csv(args.human_cols)
-        if not human:
-            raise DataError("--human-cols is required with --table", field="human-cols")
+        if not human and not args.choices:
+            raise DataError("--human-cols is required with --table (or pass --choices: the "
+                            "pairwise choices then carry the human signal)", field="human-cols")
         spec = ci.TableSpec(args.id_col, args.system_col, args.output_col, refs, args.prompt_col,
                             tuple(human))
         table = ci.read_table(args.table, spec)
@@ -177,7 +178,14 @@ def run(args) -> int:
         if missing:
             notes.append(f"{missing} row(s) have no {col!r} score: excluded from its "
                          "correlations (counted in n_skipped at the sample level)")
-    results = corr.correlate_grid(grid, metric_cols, human, config)
+    if human:
+        results = corr.correlate_grid(grid, metric_cols, human, config)
+    else:  # --choices alone: agreement with the choices is the whole analysis
+        import pandas as pd
+
+        results = pd.DataFrame(columns=["metric", "aspect", "level", "method", "value"])
+        notes.append("no human score columns: only the agreement with the --choices is "
+                     "computed (no correlations)")
     compare = None
     if args.compare:
         import pandas as pd
