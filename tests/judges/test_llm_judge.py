@@ -97,3 +97,17 @@ def test_pointwise_expected_score():
                                           answers={}), load_template("pointwise"))
     parse.engine.generate = lambda prompts, max_new_tokens: ["Rating: 4", "no idea"]
     np.testing.assert_array_equal(parse.score(["q", "q2"], ["r", "s"]), [4.0, np.nan])
+
+
+def test_ab_verdict_rule_reads_the_same_cached_answers(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    PairwiseJudge(ScriptedEngine(), load_template("pairwise")).judge(ITEMS, store=store)
+    eng = ScriptedEngine()
+    ab = PairwiseJudge(eng, load_template("pairwise"), JudgeSettings(verdict="ab"))
+    df = ab.judge(ITEMS, store=store)
+    assert eng.calls == 0                        # same answers, combined differently
+    # item 1: order ab probs (0.81, 0.09, .1) -> 0.9; order ba (0.27, 0.63, .1) -> 0.7
+    assert df.iloc[0].p_a == pytest.approx((0.81 / 0.90 + 0.63 / 0.90) / 2)
+    assert df.iloc[0].verdict == "a" and (df.iloc[0].first_ab, df.iloc[0].first_ba) == (
+        "first", "second")
+    assert df.iloc[2].verdict == "tie" and df.iloc[2].first_ab == df.iloc[2].first_ba == "first"

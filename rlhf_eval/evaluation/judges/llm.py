@@ -39,8 +39,14 @@ class JudgeSettings:
     max_new_tokens: int = 16        # parse mode: length of the generated answer
     max_field_chars: int = 4000     # each field is cut to this many characters (marked ' ...')
     chunk: int = 8                  # prompts judged (and committed to the store) per step
+    # log-prob mode: 'argmax' = the most probable of a / b / tie; 'ab' = P(a over b) with the
+    # tie label's mass left out (per order p_first / (p_first + p_second), averaged over the
+    # orders), a tie only at exactly 0.5. Both read the same cached answers.
+    verdict: str = "argmax"
 
     def __post_init__(self):
+        if self.verdict not in ("argmax", "ab"):
+            raise ConfigError(f"verdict must be 'argmax' or 'ab', found {self.verdict!r}")
         if self.mode not in MODES:
             raise ConfigError(f"judge mode must be one of {MODES}, found {self.mode!r}")
         if self.max_field_chars < 16 or self.max_new_tokens < 1 or self.chunk < 1:
@@ -86,6 +92,7 @@ class _CachedJudge:
     def signature(self) -> str:
         s = asdict(self.settings)
         s.pop("chunk")
+        s.pop("verdict")   # how answers are combined, not what the model answered
         s["mode"] = "logprobs" if self.use_logprobs else "parse"
         if self.use_logprobs:
             s.pop("max_new_tokens")
@@ -155,10 +162,17 @@ class PairwiseJudge(_CachedJudge):
         rows = []
         for it, (k1, k2) in zip(items, keys):
             r1, r2 = answers[k1], answers[k2]
-            row = {"item_id": it.item_id, "first_ab": position.get(r1["label"]),
-                   "first_ba": position.get(r2["label"]), "raw_ab": r1["raw"],
-                   "raw_ba": r2["raw"], "len_a": len(it.a), "len_b": len(it.b)}
-            row.update(combine(r1, r2, labels=self.template.labels))
+            if self.settings.verdict == "ab" and r1["probs"] is not None \
+                    and r2["probs"] is not None:
+                row = {"item_id": it.item_id, "first_ab": _lean(r1["probs"]),
+                       "first_ba": _lean(r2["probs"]), "raw_ab": None, "raw_ba": None,
+                       "len_a": len(it.a), "len_b": len(it.b)}
+                row.update(combine_ab(r1["probs"], r2["probs"]))
+            else:
+                row = {"item_id": it.item_id, "first_ab": position.get(r1["label"]),
+                       "first_ba": position.get(r2["label"]), "raw_ab": r1["raw"],
+                       "raw_ba": r2["raw"], "len_a": len(it.a), "len_b": len(it.b)}
+                row.update(combine(r1, r2, labels=self.template.labels))
             rows.append(row)
         out = pd.DataFrame(rows)
         for col in ("first_ab", "first_ba", "verdict", "raw_ab", "raw_ba"):
@@ -166,6 +180,19 @@ class PairwiseJudge(_CachedJudge):
             out[col] = out[col].astype(object).where(out[col].notna(), None)
         out["outcome"] = out["verdict"].map({"a": 1.0, "b": 0.0, "tie": 0.5})
         return out
+
+
+def _lean(probs) -> str:
+    """The position an order's answer leans to, the tie label's mass left out."""
+    return "first" if probs[0] > probs[1] else "second" if probs[1] > probs[0] else "tie"
+
+
+def combine_ab(p_ab, p_ba) -> dict:
+    """Verdict rule 'ab': ``P(a over b) = (P1(first)/(P1(first)+P1(second)) +
+    P2(second)/(P2(first)+P2(second))) / 2`` over the two orders."""
+    pa = (p_ab[0] / (p_ab[0] + p_ab[1]) + p_ba[1] / (p_ba[0] + p_ba[1])) / 2.0
+    verdict = "a" if pa > 0.5 else "b" if pa < 0.5 else "tie"
+    return {"p_a": pa, "p_b": 1.0 - pa, "p_tie": 0.0, "verdict": verdict}
 
 
 def combine(ab: dict, ba: dict, *, labels: Sequence[str]) -> dict:

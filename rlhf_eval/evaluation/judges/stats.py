@@ -326,6 +326,10 @@ def bias_flags(report: dict, *, position_threshold: float = 0.1) -> list[str]:
         flags.append(f"length bias: prefers the longer answer {lj['estimate']:.2f} "
                      f"[{lj['ci_low']:.2f}, {lj['ci_high']:.2f}] vs "
                      f"{'humans' if lh else 'chance'} {ref:.2f}")
+    tr = report.get("tie_rate")
+    if tr and tr["estimate"] > 0.5:
+        flags.append(f"tie-heavy: {tr['estimate']:.2f} of verdicts are ties (the judge does "
+                     "not separate the answers; its other figures say little)")
     pf = report.get("parse_failure_rate")
     if pf and pf["estimate"] > 0.05:
         flags.append(f"parse failures: {pf['estimate']:.2f} of order-judgments unparsed")

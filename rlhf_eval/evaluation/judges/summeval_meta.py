@@ -84,18 +84,28 @@ def score_verdicts(table: pd.DataFrame, pairs: pd.DataFrame, config: SummEvalMet
 
 
 def llm_judgments(pairs: pd.DataFrame, config: SummEvalMetaConfig, *, store):
-    """The LLM judge's per-pair frame (:meth:`PairwiseJudge.judge`) and the judge."""
+    """``[(frame, judge)]``: the LLM judge's per-pair frame (:meth:`PairwiseJudge.judge`) under
+    each verdict rule that applies (log-prob mode: 'argmax' over a/b/tie and 'ab', P(a over b)
+    without the tie label; both from the same cached answers), and the judge."""
     from .engine import make_engine
     from .llm import JudgeSettings, PairItem, PairwiseJudge
     from .templates import load_template
 
     engine = make_engine(config.engine, config.llm, batch_size=config.batch_size)
-    judge = PairwiseJudge(engine, load_template(config.template, kind="pairwise"),
-                          JudgeSettings(mode=config.mode, max_field_chars=config.max_field_chars),
-                          name=f"llm:{config.llm if config.llm == 'smollm2' else 'model'}")
+    template = load_template(config.template, kind="pairwise")
     items = [PairItem(f"{r.input}|{r.system_a}|{r.system_b}", r.source, r.output_a, r.output_b)
              for r in pairs.itertuples()]
-    return judge.judge(items, store=store), judge
+    base = f"llm:{config.llm if config.llm == 'smollm2' else 'model'}"
+    out = []
+    rules = ("argmax", "ab") if engine.supports_logprobs and config.mode != "parse" and \
+        template.has_tie else ("argmax",)
+    for rule in rules:
+        judge = PairwiseJudge(engine, template,
+                              JudgeSettings(mode=config.mode, verdict=rule,
+                                            max_field_chars=config.max_field_chars),
+                              name=base if rule == "argmax" else f"{base} (A vs B)")
+        out.append((judge.judge(items, store=store), judge))
+    return out
 
 
 def summeval_meta(config: SummEvalMetaConfig, *, store, cache_dir: str) -> dict:
@@ -110,18 +120,18 @@ def summeval_meta(config: SummEvalMetaConfig, *, store, cache_dir: str) -> dict:
     judges = score_verdicts(table, pairs, config, cache_dir=cache_dir)
     bias, signatures, notes = {}, {}, []
     if config.llm:
-        frame, judge = llm_judgments(pairs, config, store=store)
-        judges[judge.name] = frame["verdict"].to_numpy(dtype=object)
-        signatures[judge.name] = judge.signature
-        bias[judge.name] = bias_report(frame["first_ab"], frame["first_ba"], frame["verdict"],
-                                       frame["len_a"], frame["len_b"], human=pairs["human"],
-                                       n_resamples=config.n_resamples, seed=config.seed,
-                                       confidence=config.confidence)
-        pairs = pairs.assign(**{f"{judge.name}:{c}": frame[c].to_numpy()
-                                for c in ("first_ab", "first_ba", "p_a", "p_b", "p_tie",
-                                          "verdict")})
-        notes.append(f"{judge.name}: {judge.model_calls} prompts sent to the model "
-                     f"({2 * len(pairs) - judge.model_calls} answered from the store)")
+        for frame, judge in llm_judgments(pairs, config, store=store):
+            judges[judge.name] = frame["verdict"].to_numpy(dtype=object)
+            signatures[judge.name] = judge.signature + f"|verdict={judge.settings.verdict}"
+            bias[judge.name] = bias_report(
+                frame["first_ab"], frame["first_ba"], frame["verdict"], frame["len_a"],
+                frame["len_b"], human=pairs["human"], n_resamples=config.n_resamples,
+                seed=config.seed, confidence=config.confidence)
+            pairs = pairs.assign(**{f"{judge.name}:{c}": frame[c].to_numpy()
+                                    for c in ("first_ab", "first_ba", "p_a", "p_b", "p_tie",
+                                              "verdict")})
+            notes.append(f"{judge.name}: {judge.model_calls} prompts sent to the model "
+                         f"({2 * len(pairs) - judge.model_calls} answered from the store)")
     tab = meta_table(pairs["human"], judges, groups=pairs["input"],
                      n_resamples=config.n_resamples, seed=config.seed,
                      confidence=config.confidence)
