@@ -5,8 +5,10 @@
         one table ranks ROUGE, BERTScore, 'longer', the RM and the LLM judge by agreement with
         the experts (DIR/judge_meta.{md,json,csv}); --max-inputs 10 --pairs-per-input 6
   rlhf-eval judge --pairs FILE.jsonl --llm MODEL --out DIR
-        any pairs: {"prompt", "a", "b"[, "id", "winner", "system_a", "system_b"]} per line;
-        writes DIR/verdicts.jsonl, the bias report and, with winners, the agreement table
+        any pairs: {"prompt", "a", "b"[, "id", "winner", "system_a", "system_b"]} per line, or
+        a public layout (--layout summarize-from-feedback|mt-bench|alpaca-eval); writes
+        DIR/verdicts.jsonl, the bias report and, with winners, the agreement table (two
+        annotators on one pair are two labels)
 
 LLM options: --engine hf --template pairwise|pairwise-summary|FILE (.j2 = Jinja, else
 str.format) --mode auto|logprobs|parse. Answers are cached in DIR/judgments.sqlite (or --store):
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--summeval: expert aspect deciding (overall = mean of the four)")
     parser.add_argument("--max-inputs", type=int, default=10)
     parser.add_argument("--pairs-per-input", type=int, default=6)
+    parser.add_argument("--layout", default="plain",
+                        help="--pairs layout: plain, summarize-from-feedback, mt-bench, "
+                             "alpaca-eval")
     parser.add_argument("--judge-system", help="--pairs: the system name of the judge model's "
                                                "own answers (self-preference)")
     parser.add_argument("--store", help="judgment cache (default OUT/judgments.sqlite)")
@@ -49,34 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--out", required=True, metavar="DIR")
-
-
-def _read_pairs(path: str):
-    from ..errors import DataError
-
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"not JSON: {exc.msg}", path=path, line=n)
-            if not isinstance(d, dict):
-                raise DataError("expected an object per line", path=path, line=n)
-            for f in ("prompt", "a", "b"):
-                if not isinstance(d.get(f), str):
-                    raise DataError("expected a string", path=path, line=n, field=f)
-            if d.get("winner") not in (None, "a", "b", "tie"):
-                raise DataError(f"expected a, b or tie, found {d['winner']!r}", path=path,
-                                line=n, field="winner")
-            if d["a"] == d["b"]:
-                raise DataError("the two responses are identical", path=path, line=n, field="b")
-            rows.append({"id": str(d.get("id", n)), **d})
-    if not rows:
-        raise DataError("no pairs", path=path)
-    return rows
 
 
 def _judge_pairs(args, store) -> tuple[dict, str]:
@@ -90,7 +67,9 @@ def _judge_pairs(args, store) -> tuple[dict, str]:
 
     if not args.llm:
         raise ConfigError("--pairs needs --llm (the judge model)")
-    rows = _read_pairs(args.pairs)
+    from ..comparisons import read_comparisons
+
+    rows = read_comparisons(args.pairs, args.layout)
     engine = make_engine(args.engine, args.llm, batch_size=args.batch_size)
     judge = PairwiseJudge(engine, load_template(args.template or "pairwise", kind="pairwise"),
                           JudgeSettings(mode=args.mode, max_field_chars=args.max_field_chars))
