@@ -136,6 +136,8 @@ CREATE TABLE IF NOT EXISTS judgments (
     label TEXT,                   -- the label it gave; NULL = its answer could not be parsed
     probs_json TEXT,              -- option-label probabilities (log-prob mode), else NULL
     raw TEXT,                     -- the generated answer (parse mode), else NULL
+    gen_first TEXT,               -- generations shown first / second, when judging a run
+    gen_second TEXT,
     created_at TEXT NOT NULL,
     PRIMARY KEY (signature, key)
 );
@@ -381,11 +383,12 @@ class ResultsStore:
         t = now()
         data = [(r["signature"], r["key"], r.get("label"),
                  None if r.get("probs") is None else json.dumps([float(p) for p in r["probs"]]),
-                 r.get("raw"), t) for r in rows]
+                 r.get("raw"), r.get("gen_first"), r.get("gen_second"), t) for r in rows]
         with self.transaction() as c:
             before = self.conn.total_changes
             c.executemany("INSERT OR IGNORE INTO judgments(signature, key, label, probs_json, raw,"
-                          " created_at) VALUES (?, ?, ?, ?, ?, ?)", data)
+                          " gen_first, gen_second, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          data)
             return self.conn.total_changes - before
 
     def judgments_for(self, signature: str, keys: Sequence[str]) -> dict[str, dict]:
@@ -402,6 +405,22 @@ class ResultsStore:
                 out[key] = {"label": label, "probs": None if probs is None else json.loads(probs),
                             "raw": raw}
         return out
+
+    def judgments_of_generations(self, gen_ids: Sequence[str]):
+        """LLM-judge answers that showed two of ``gen_ids`` (signature, label, probs, raw,
+        gen_first, gen_second), for the dashboard's side-by-side view."""
+        import pandas as pd
+
+        ids = list(gen_ids)
+        if not ids:
+            return pd.DataFrame()
+        marks = ", ".join("?" * len(ids))
+        try:
+            return self._frame("SELECT signature, label, probs_json, raw, gen_first, gen_second "
+                               f"FROM judgments WHERE gen_first IN ({marks}) AND gen_second IN "
+                               f"({marks})", ids + ids)
+        except Exception:  # a read-only store written before the table existed
+            return pd.DataFrame()
 
     # ------------------------------------------------------------------ incremental keys
 

@@ -99,7 +99,8 @@ def read(path: str | os.PathLike, method: str, **kwargs) -> pd.DataFrame:
 
 
 READ_METHODS = ("runs", "checkpoints", "scores_frame", "checkpoint_summary", "winrates",
-                "pairwise_labels", "human_judgments", "generations", "samples")
+                "pairwise_labels", "human_judgments", "generations", "samples",
+                "judgments_of_generations")
 
 
 def submit_label(path: str | os.PathLike, *, run: str, sample_id: str, gen_a: str, gen_b: str,

@@ -60,6 +60,8 @@ class PairItem:
     instruction: str
     a: str
     b: str
+    gen_a: str | None = None    # store generation ids, recorded with the answers (dashboard)
+    gen_b: str | None = None
 
 
 def _cut(text: str, limit: int) -> str:
@@ -100,7 +102,8 @@ class _CachedJudge:
         return (f"judge:{self.kind}|v{JUDGE_VERSION}|{self.engine.signature()}|"
                 f"template={self.template.name}@{self.template.hash}|{body}")
 
-    def _answer(self, prompts: dict[str, str], store=None) -> dict[str, dict]:
+    def _answer(self, prompts: dict[str, str], store=None,
+                shown: dict[str, tuple] | None = None) -> dict[str, dict]:
         """key -> {label, probs, raw} for every key, from the store or the engine."""
         sig = self.signature
         done = store.judgments_for(sig, list(prompts)) if store is not None else {}
@@ -113,7 +116,9 @@ class _CachedJudge:
             texts = [prompts[k] for k in keys]
             rows = self._run(texts)
             self.model_calls += len(texts)
-            new = [{"signature": sig, "key": k, **r} for k, r in zip(keys, rows)]
+            new = [{"signature": sig, "key": k, **r,
+                    **dict(zip(("gen_first", "gen_second"), (shown or {}).get(k, ())))}
+                   for k, r in zip(keys, rows)]
             if store is not None:
                 store.add_judgments(new)
             done.update({r["key"]: {"label": r["label"], "probs": r["probs"], "raw": r["raw"]}
@@ -149,7 +154,7 @@ class PairwiseJudge(_CachedJudge):
         None), ``outcome`` (1/0.5/0 for a, NaN without verdict), ``len_a, len_b`` (characters)."""
         import pandas as pd
 
-        prompts, keys = {}, []
+        prompts, keys, shown = {}, [], {}
         for it in items:
             if it.a == it.b:
                 raise ConfigError(f"item {it.item_id!r}: both responses are identical")
@@ -157,7 +162,9 @@ class PairwiseJudge(_CachedJudge):
             k2, p2 = self._prompt(it.instruction, it.b, it.a)
             prompts[k1], prompts[k2] = p1, p2
             keys.append((k1, k2))
-        answers = self._answer(prompts, store)
+            if it.gen_a and it.gen_b:
+                shown[k1], shown[k2] = (it.gen_a, it.gen_b), (it.gen_b, it.gen_a)
+        answers = self._answer(prompts, store, shown)
         position = dict(zip(self.template.labels, ("first", "second", "tie")))
         rows = []
         for it, (k1, k2) in zip(items, keys):

@@ -31,8 +31,9 @@ LOWER_IS_BETTER = frozenset({"kl", "repetition"})
 def paired_generations(gens: pd.DataFrame, checkpoint: str, other: str) -> pd.DataFrame:
     """``sample_id, prompt, x, y`` (completions of ``checkpoint`` and ``other``) on the
     prompts both have, in sample-id order."""
-    a = gens.loc[gens["checkpoint"] == checkpoint, ["sample_id", "prompt", "completion"]]
-    b = gens.loc[gens["checkpoint"] == other, ["sample_id", "completion"]]
+    a = gens.loc[gens["checkpoint"] == checkpoint,
+                 ["sample_id", "prompt", "completion", "gen_id"]]
+    b = gens.loc[gens["checkpoint"] == other, ["sample_id", "completion", "gen_id"]]
     m = a.drop_duplicates("sample_id").merge(b.drop_duplicates("sample_id"), on="sample_id",
                                              suffixes=("_x", "_y"))
     return m.rename(columns={"completion_x": "x", "completion_y": "y"}).sort_values(
@@ -97,7 +98,8 @@ def llm_winrates(judge, gens: pd.DataFrame, *, run: str, pairs: Sequence[tuple[s
         if pg.empty:
             continue
         same = (pg["x"] == pg["y"]).to_numpy()
-        items = [PairItem(f"{run}|{ck}|{other}|{r.sample_id}", r.prompt, r.x, r.y)
+        items = [PairItem(f"{run}|{ck}|{other}|{r.sample_id}", r.prompt, r.x, r.y,
+                          r.gen_id_x, r.gen_id_y)
                  for r, s in zip(pg.itertuples(), same) if not s]
         frame = judge.judge(items, store=store) if items else pd.DataFrame(
             columns=["item_id", "outcome", "len_a", "len_b"])
