@@ -71,7 +71,7 @@ def run(args) -> int:
         rows = jr.score_winrates(scores, gens, run=run_name, judges=judges, pairs=pairs, **kw)
         rows += human_winrate_rows(store.pairwise_labels(run_name), gens, run=run_name,
                                    pairs=pairs, **kw)
-        llm_rows = []
+        llm_rows, llm_strengths = [], {}
         if args.llm:
             from ..evaluation.judges.engine import make_engine
             from ..evaluation.judges.llm import JudgeSettings, PairwiseJudge
@@ -81,9 +81,15 @@ def run(args) -> int:
                                   load_template(args.template, kind="pairwise"),
                                   JudgeSettings(mode=args.mode,
                                                 max_field_chars=args.max_field_chars))
-            llm_rows, _ = jr.llm_winrates(judge, gens, run=run_name, pairs=pairs, store=store,
-                                          **kw)
+            llm_rows, frames = jr.llm_winrates(judge, gens, run=run_name, pairs=pairs,
+                                               store=store, **kw)
             store.replace_winrates(run_name, llm_rows)
+            if args.baseline == "sft":
+                tab = jr.judge_strengths(frames, anchor=BASELINE,
+                                         n_resamples=min(args.n_resamples, 200), seed=args.seed,
+                                         confidence=args.confidence)
+                if tab is not None:
+                    llm_strengths = {judge.name: tab}
         rows += llm_rows
         strengths = {}
         if args.baseline == "sft":
@@ -93,6 +99,7 @@ def run(args) -> int:
                                          confidence=args.confidence)
                 if tab is not None:
                     strengths[j] = tab
+        strengths.update(llm_strengths)
     finally:
         store.close()
     lines = [f"Win-rates of {run_name} vs {args.baseline} (ties {args.tie_policy}; "

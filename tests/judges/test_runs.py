@@ -30,11 +30,14 @@ def test_llm_winrates_on_a_run_cached_in_its_store(store_path):
     judge = PairwiseJudge(eng, load_template("pairwise"), name="llm:scripted")
     rows, frames = jr.llm_winrates(judge, gens, run="ppo-a", pairs=pairs, store=store,
                                    n_resamples=100)
-    assert len(rows) == 2 and eng.calls == 2 * sum(len(f) for f in frames.values())
+    differ = [int((pg["x"] != pg["y"]).sum())
+              for pg in (jr.paired_generations(gens, *p) for p in pairs)]
+    assert len(rows) == 2 and eng.calls == 2 * sum(differ)    # identical pairs: no model call
     f = frames[pairs[0]]
-    pg = jr.paired_generations(gens, *pairs[0])
-    assert rows[0]["winrate"] == pytest.approx(np.mean(f["outcome"].tolist() + [0.5] * int(
-        (pg["x"] == pg["y"]).sum())))
+    assert rows[0]["winrate"] == pytest.approx(f["outcome"].mean())
+    assert rows[0]["n_identical"] == len(f) - differ[0]
+    bt = jr.judge_strengths(frames, anchor="baseline", n_resamples=30)
+    assert set(bt["player"]) == {"baseline", *[p[0] for p in pairs]}
     store.replace_winrates("ppo-a", rows)
     assert "llm:scripted" in set(store.winrates("ppo-a")["judge"])
     again = PairwiseJudge(ScriptedEngine(), load_template("pairwise"), name="llm:scripted")

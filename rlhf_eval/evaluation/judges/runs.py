@@ -89,7 +89,7 @@ def score_winrates(scores: pd.DataFrame, gens: pd.DataFrame, *, run: str,
 def llm_winrates(judge, gens: pd.DataFrame, *, run: str, pairs: Sequence[tuple[str, str]],
                  store=None, tie_policy: str = "half", confidence: float = 0.95,
                  n_resamples: int = 1000, seed: int = 0) -> tuple[list[dict], dict]:
-    """Win-rate rows of an LLM judge, and ``{(checkpoint, other): per-item frame}``."""
+    """Win-rate rows of an LLM judge, and ``{(checkpoint, other): sample_id, outcome}``."""
     from .llm import PairItem
 
     rows, frames = [], {}
@@ -105,7 +105,7 @@ def llm_winrates(judge, gens: pd.DataFrame, *, run: str, pairs: Sequence[tuple[s
             columns=["item_id", "outcome", "len_a", "len_b"])
         o = np.full(len(pg), 0.5)            # identical completions: a tie, no model call
         o[~same] = frame["outcome"].to_numpy(dtype=float)
-        frames[(ck, other)] = frame
+        frames[(ck, other)] = pd.DataFrame({"sample_id": pg["sample_id"], "outcome": o})
         rows.append(_row(run, ck, other, judge.name, o, pg["x"].str.len().to_numpy(),
                          pg["y"].str.len().to_numpy(),
                          f"{judge.signature}|ties:{tie_policy}|boot:{n_resamples}|"
@@ -138,4 +138,22 @@ def score_strengths(scores: pd.DataFrame, judge: str, *, higher_is_better: bool,
     if not comps:
         return None
     return bt_intervals(comps, players, anchor=anchor, l2=l2, groups=groups,
+                        n_resamples=n_resamples, seed=seed, confidence=confidence)
+
+
+def judge_strengths(frames: Mapping[tuple[str, str], pd.DataFrame], *, anchor: str,
+                    l2: float = 0.01, n_resamples: int = 200, seed: int = 0,
+                    confidence: float = 0.95) -> pd.DataFrame | None:
+    """Bradley-Terry strengths with intervals from an LLM judge's outcomes
+    (:func:`llm_winrates` frames), resampling prompts."""
+    comps, groups, players = [], [], {anchor}
+    for (ck, other), f in frames.items():
+        players |= {ck, other}
+        for sid, o in zip(f["sample_id"], f["outcome"]):
+            if o == o:
+                comps.append((ck, other, float(o)))
+                groups.append(sid)
+    if not comps:
+        return None
+    return bt_intervals(comps, sorted(players), anchor=anchor, l2=l2, groups=groups,
                         n_resamples=n_resamples, seed=seed, confidence=confidence)
