@@ -106,3 +106,35 @@ def test_report_gates_on_an_llm_judge_winrate(store_path):
     assert gate(f"winrate:llm:scripted<{max(0.0, hi - 0.01):.3f}")[1]
     with pytest.raises(ConfigError, match="llm:nobody"):
         gate("winrate:llm:nobody<0.5")
+
+
+@pytest.mark.slow  # two CLI runs with model loads (~60 s on 2 loaded cores)
+def test_winrate_cli_with_a_tiny_llm_judge(tmp_path):
+    """`winrate --llm FOLDER` end to end with a locally built tiny Llama through the hf engine:
+    LLM-judge rows land in the store; a second run sends nothing to the model."""
+    from rlhf_eval.evaluation.judges.templates import BUILTINS
+    from rlhf_eval.models import TinyModelConfig, build_tiny_causal_lm, train_bpe_tokenizer
+
+    store_path = fixture_store(tmp_path / "run", runs=("ppo-a",), steps=(100, 200),
+                               n_samples=4, n_pairwise_labels=2)
+    store = open_store(store_path)
+    texts = list(store.generations("ppo-a")["completion"]) + [BUILTINS["pairwise"][1]] * 3
+    store.close()
+    tok = train_bpe_tokenizer(texts, vocab_size=400)
+    model = build_tiny_causal_lm(tok, TinyModelConfig(arch="llama", max_positions=2048))
+    model.save_pretrained(tmp_path / "judge")
+    tok.save_pretrained(tmp_path / "judge")
+    args = [sys.executable, "-m", "rlhf_eval.cli", "winrate", "--run", str(store_path.parent),
+            "--llm", str(tmp_path / "judge"), "--judges", "reward", "--n-resamples", "30"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    store = open_store(store_path)
+    n_answers = store.count("judgments")
+    rows = store.winrates("ppo-a")
+    assert n_answers > 0 and set(rows.loc[rows.judge == "llm:pairwise", "checkpoint"]) == {
+        "checkpoint-100", "checkpoint-200"}
+    store.close()
+    r2 = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert r2.returncode == 0 and "judged" not in r2.stderr      # every answer from the store
+    data = json.loads((store_path.parent / "winrate.json").read_text())
+    assert "llm:pairwise" in data["strengths"]
