@@ -559,7 +559,10 @@ class ResultsStore:
             raise StoreError(f"export format must be 'parquet' or 'csv', found {format!r}")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        frames = {t: self._frame(f"SELECT * FROM {t}") for t in TABLES}
+        present = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        # a read-only store written before a table was added simply lacks it
+        frames = {t: self._frame(f"SELECT * FROM {t}") for t in TABLES if t in present}
         frames["scores_frame"] = self.scores_frame()
         written = []
         for name, df in frames.items():
