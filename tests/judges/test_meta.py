@@ -71,13 +71,13 @@ def test_summeval_pairs_expert_mean_decides():
                                                            pairs_per_input=5, seed=1))
 
 
-def test_judge_cli_summeval_metrics_only(tmp_path):
+def test_judge_cli_summeval_metrics_only(tmp_path, capsys):
+    from rlhf_eval.cli import main
+
     out = tmp_path / "m"
-    r = subprocess.run([sys.executable, "-m", "rlhf_eval.cli", "judge", "--summeval",
-                        "--max-inputs", "3", "--pairs-per-input", "4", "--metrics", "rouge",
-                        "--n-resamples", "100", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    code = main(["judge", "--summeval", "--max-inputs", "3", "--pairs-per-input", "4",
+                 "--metrics", "rouge", "--n-resamples", "100", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
     meta = json.loads((out / "judge_meta.json").read_text())
     names = [row["judge"] for row in meta["table"]]
     assert set(names) == {"rouge1", "rouge2", "rougeL", "longer"}

@@ -70,16 +70,18 @@ def test_score_winrates_and_lc_equal_direct_computation(store_path):
     assert (tab["ci_low"] <= tab["strength"] + 1e-12).all()
 
 
-def test_winrate_cli(store_path):
+def test_winrate_cli(store_path, capsys):
+    from rlhf_eval.cli import main
+
     run_dir = store_path.parent
-    r = subprocess.run([sys.executable, "-m", "rlhf_eval.cli", "winrate", "--run", str(run_dir),
-                        "--n-resamples", "50"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    code = main(["winrate", "--run", str(run_dir), "--n-resamples", "50"])
+    out = capsys.readouterr().out
+    assert code == 0
     data = json.loads((run_dir / "winrate.json").read_text())
     judges = {row["judge"] for row in data["winrates"]}
     assert {"reward", "gold", "human"} <= judges
     assert set(data["strengths"]) == {"reward", "gold"}
-    assert "LC win-rate" in r.stdout
+    assert "LC win-rate" in out
 
 
 def test_report_gates_on_an_llm_judge_winrate(store_path):
