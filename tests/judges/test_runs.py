@@ -1,8 +1,6 @@
 """Win-rates of a run from stored scores and from an LLM judge (scripted engine), and the
 `winrate` command, on the schema-true fixture store."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -110,8 +108,8 @@ def test_report_gates_on_an_llm_judge_winrate(store_path):
         gate("winrate:llm:nobody<0.5")
 
 
-@pytest.mark.slow  # two CLI runs with model loads (~60 s on 2 loaded cores)
-def test_winrate_cli_with_a_tiny_llm_judge(tmp_path):
+@pytest.mark.slow  # two judged runs of a tiny model (~40-80 s on 2 loaded cores)
+def test_winrate_cli_with_a_tiny_llm_judge(tmp_path, caplog):
     """`winrate --llm FOLDER` end to end with a locally built tiny Llama through the hf engine:
     LLM-judge rows land in the store; a second run sends nothing to the model."""
     from rlhf_eval.evaluation.judges.templates import BUILTINS
@@ -126,17 +124,25 @@ def test_winrate_cli_with_a_tiny_llm_judge(tmp_path):
     model = build_tiny_causal_lm(tok, TinyModelConfig(arch="llama", max_positions=2048))
     model.save_pretrained(tmp_path / "judge")
     tok.save_pretrained(tmp_path / "judge")
-    args = [sys.executable, "-m", "rlhf_eval.cli", "winrate", "--run", str(store_path.parent),
-            "--llm", str(tmp_path / "judge"), "--judges", "reward", "--n-resamples", "30"]
-    r = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
+    from rlhf_eval.cli import main
+
+    args = ["winrate", "--run", str(store_path.parent), "--llm", str(tmp_path / "judge"),
+            "--judges", "reward", "--n-resamples", "30"]
+    assert main(args) == 0
     store = open_store(store_path)
     n_answers = store.count("judgments")
     rows = store.winrates("ppo-a")
     assert n_answers > 0 and set(rows.loc[rows.judge == "llm:pairwise", "checkpoint"]) == {
         "checkpoint-100", "checkpoint-200"}
+    first = rows.loc[rows.judge == "llm:pairwise", "winrate"].tolist()
     store.close()
-    r2 = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    assert r2.returncode == 0 and "judged" not in r2.stderr      # every answer from the store
+    with caplog.at_level("INFO", logger="rlhf_eval.evaluation.judges.llm"):
+        assert main(args) == 0
+    assert "judged" not in caplog.text and "cached" in caplog.text   # all from the store
+    store = open_store(store_path)
+    assert store.count("judgments") == n_answers
+    rows = store.winrates("ppo-a")
+    assert rows.loc[rows.judge == "llm:pairwise", "winrate"].tolist() == first
+    store.close()
     data = json.loads((store_path.parent / "winrate.json").read_text())
     assert "llm:pairwise" in data["strengths"]
