@@ -3,7 +3,8 @@
 SmolLM2-135M is a weak judge with a strong position bias: these tests check that the judging
 machinery runs on a real model (both orders, log-probs equal to a plain forward, parse mode,
 the cache) and that the bias report FLAGS that judge, not that it judges well.
-Measured here (2 shared cores under load): ~60-90 s for the module, most of it the forwards.
+Measured here (2 shared cores, load average ~12): 51 s for the three tests' calls plus the
+model load (3-60 s depending on the load); most of it the forwards.
 """
 import numpy as np
 import pytest
