@@ -86,3 +86,12 @@ def test_smollm2_parse_mode_counts_failures(engine):
                       n_resamples=50)
     assert rep["parse_failures"] == sum(x is None for x in list(df["first_ab"]) +
                                         list(df["first_ba"]))
+
+
+def test_smollm2_pointwise_scores(engine):
+    from rlhf_eval.evaluation.judges.llm import PointwiseJudge
+
+    judge = PointwiseJudge(engine, load_template("pointwise"))
+    scores = judge.score(["What is the capital of France?"] * 2, ["Paris.", "Berlin."])
+    # the probability-weighted label of 1..5: defined and inside the scale (not a quality claim)
+    assert np.all((scores >= 1) & (scores <= 5)) and judge.model_calls == 2
