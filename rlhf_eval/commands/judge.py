@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import shlex
-import sys
 import time
 
 log = logging.getLogger(__name__)
@@ -127,8 +126,12 @@ def run(args) -> int:
                 max_field_chars=args.max_field_chars, batch_size=args.batch_size,
                 n_resamples=args.n_resamples, confidence=args.confidence)
             res = summeval_meta(config, store=store, cache_dir=str(out / "cache"))
-            cmd = "rlhf-eval " + " ".join(shlex.quote(a) for a in sys.argv[1:]) \
-                if len(sys.argv) > 2 else None
+            opts = [("--llm", args.llm), ("--rm", args.rm), ("--metrics", args.metrics),
+                    ("--max-inputs", args.max_inputs),
+                    ("--pairs-per-input", args.pairs_per_input),
+                    ("--max-field-chars", args.max_field_chars), ("--out", args.out)]
+            cmd = "rlhf-eval judge --summeval " + " ".join(
+                f"{k} {shlex.quote(str(v))}" for k, v in opts if v is not None)
             md = markdown(res, command=cmd)
             res["table"].to_csv(out / "judge_meta.csv", index=False)
             with atomic_write(out / "judge_meta.json") as fh:

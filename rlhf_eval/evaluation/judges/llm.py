@@ -124,6 +124,10 @@ class _CachedJudge:
             done.update({r["key"]: {"label": r["label"], "probs": r["probs"], "raw": r["raw"]}
                          for r in new})
             log.info("%s: judged %d/%d", self.name, min(start + step, len(todo)), len(todo))
+        cut = getattr(self.engine, "n_truncated", 0)
+        if cut:
+            log.warning("%s: %d prompt(s) were longer than the engine's max_prompt_tokens and "
+                        "were cut from the left", self.name, cut)
         return done
 
     def _run(self, texts: list[str]) -> list[dict]:
