@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from conftest import ScriptedEngine
+from judge_helpers import ScriptedEngine
 
 from rlhf_eval.evaluation.judges import runs as jr
 from rlhf_eval.evaluation.judges.llm import PairwiseJudge

@@ -2,7 +2,7 @@
 failures, the store cache."""
 import numpy as np
 import pytest
-from conftest import ScriptedEngine
+from judge_helpers import ScriptedEngine
 
 from rlhf_eval.errors import ConfigError, DataError
 from rlhf_eval.evaluation.judges.llm import (JudgeSettings, PairItem, PairwiseJudge,

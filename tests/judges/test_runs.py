@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ScriptedEngine
+from judge_helpers import ScriptedEngine
 
 from rlhf_eval.evaluation.judges import runs as jr
 from rlhf_eval.evaluation.judges.llm import PairwiseJudge
