@@ -157,16 +157,20 @@ def markdown(result: dict, *, command: str | None = None) -> str:
         if r.judge == "(inter-annotator)":
             lines.append(f"| | (inter-annotator) | {r.agreement:.3f} ({r.n_pairs} items) | | | | |")
             continue
-        lines.append(f"| {r.rank} | {r.judge} | {r.agreement:.3f} [{r.ci_low:.3f}, "
-                     f"{r.ci_high:.3f}] | {r.agreement_excl_judge_ties:.3f} "
-                     f"[{r.excl_ci_low:.3f}, {r.excl_ci_high:.3f}] | {r.kappa:.3f} | "
-                     f"{r.judge_ties} | {r.judge_missing} |")
+        lines.append(f"| {r.rank} | {r.judge} | {_iv(r.agreement, r.ci_low, r.ci_high)} | "
+                     f"{_iv(r.agreement_excl_judge_ties, r.excl_ci_low, r.excl_ci_high)} | "
+                     f"{r.kappa:.3f} | {r.judge_ties} | {r.judge_missing} |")
     for name, rep in result["bias"].items():
         lines += ["", f"Bias report, {name}:", ""]
         lines += bias_markdown(rep)
     if result["notes"]:
         lines += [""] + [f"- {n}" for n in result["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _iv(v, lo, hi) -> str:
+    """``v [lo, hi]``, or '-' when undefined (e.g. a judge that only gave ties)."""
+    return "-" if v != v else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def bias_markdown(rep: dict) -> list[str]:
