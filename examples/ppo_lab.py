@@ -119,7 +119,7 @@ def main() -> None:
     from rlhf_eval.training.checkpoint import list_checkpoints
     from rlhf_eval.training.ppo import PPOTrainer
     from rlhf_eval.training.ppo_config import PPOConfig
-    from rlhf_eval.training.reward_model import load_reward_model
+    from rlhf_eval.rm.model import load_reward_model
     from rlhf_eval.training.rollout import read_prompts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -7,7 +7,7 @@ first call that needs them, so building a metric (to read its signature and deci
 anything is left to score) costs nothing.
 
 - ``reward``  the reward model's score of (prompt, completion), through the RM engineer's
-              :class:`rlhf_eval.training.reward_scoring.RewardScorer` (any one-label
+              :class:`rlhf_eval.rm.scorer.RewardScorer` (any one-label
               sequence-classification model, an id or a folder).
 - ``kl``      per-sample KL to the reference model, the quantity PPO penalises
               (Ziegler et al. 2019; Stiennon et al. 2020): sum over the completion tokens of
@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -98,7 +97,7 @@ class RewardMetric(Metric):
 
     def scorer(self):
         if self._scorer is None:
-            from ..training.reward_scoring import RewardScorer
+            from ..rm.scorer import RewardScorer
 
             self._scorer = RewardScorer(self.model_path, device=self.device,
                                         batch_size=self.batch_size, max_length=self.max_length,
@@ -111,57 +110,6 @@ class RewardMetric(Metric):
 
 
 # ------------------------------------------------------------------------------------- kl
-
-
-def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], *,
-                        max_prompt_tokens: int, batch_size: int, device) -> list[np.ndarray]:
-    """Per-token log-probabilities (float64 arrays) of each completion after its prompt.
-
-    Prompts are encoded as the generator encodes them (a trailing EOS dropped, cut from the
-    left); completions with ``add_special_tokens=False``. Rows are left-padded with positions
-    that ignore the padding, so a row's numbers do not depend on its batch (up to rounding).
-    """
-    import torch
-
-    from ..training.ppo_models import positions_from_mask
-    from ..training.rollout import encode_prompts
-
-    from .generation import context_limit
-
-    limit = context_limit(model)
-    out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(completions[i]))
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        q = encode_prompts(tokenizer, [prompts[i] for i in rows], max_prompt_tokens)
-        comp = [tokenizer(completions[i], add_special_tokens=False)["input_ids"] for i in rows]
-        qlen = q.attention_mask.sum(1).tolist()
-        seqs = []
-        for b in range(len(rows)):
-            query = q.input_ids[b, q.input_ids.size(1) - qlen[b]:].tolist()
-            if limit is not None and len(query) + len(comp[b]) > limit:
-                if len(comp[b]) >= limit:
-                    raise ModelError(f"a completion of {len(comp[b])} tokens does not fit the "
-                                     f"model's {limit} positions")
-                query = query[len(query) + len(comp[b]) - limit:]  # cut the prompt's start
-            seqs.append(query + comp[b])
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for b, s in enumerate(seqs):
-            ids[b, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[b, width - len(s):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask,
-                           position_ids=positions_from_mask(mask)).logits  # (B, T, V)
-            logp = torch.log_softmax(logits[:, :-1].double(), -1)
-            tok_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-        for b, i in enumerate(rows):
-            n = len(comp[b])
-            out[i] = tok_logp[b, tok_logp.size(1) - n:].cpu().numpy() if n else np.zeros(0)
-    return out
 
 
 class KLMetric(Metric):
@@ -214,6 +162,8 @@ class KLMetric(Metric):
         return device
 
     def _score(self, batch: Batch) -> Scores:
+        from ..lm.logprobs import completion_logprobs
+
         self.calls += 1
         device = self._models()
         kw = dict(max_prompt_tokens=self.max_prompt_tokens, batch_size=self.batch_size)

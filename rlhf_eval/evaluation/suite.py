@@ -95,7 +95,7 @@ class EvalConfig:
             raise ConfigError("metric_options must map a metric name to its options")
 
     def generation(self):
-        from .generation import GenerationSettings
+        from ..lm.generate import GenerationSettings
 
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
@@ -404,7 +404,7 @@ class Suite:
         from tqdm.auto import tqdm
 
         from ..models import pick_device
-        from .generation import generate_batch
+        from ..lm.generate import generate_batch
 
         device = pick_device(self.cfg.device)
         bs = self.gen.batch_size

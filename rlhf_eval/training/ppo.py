@@ -33,9 +33,12 @@ from . import ops
 from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
 from .ppo_logging import MetricsLogger
-from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, fast_activations,
-                         masked_logits, positions_from_mask, same_vocabulary, value_model_from)
-from .rollout import encode_prompts, sample
+from ..lm.encode import context_limit, encode_prompts, positions_from_mask
+from ..lm.generate import sample
+from ..lm.logprobs import response_logprobs
+from ..rm.model import same_vocabulary
+from ..rm.scorer import RewardFn, RewardScorer
+from .ppo_models import PolicyAndValue, fast_activations, value_model_from
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +92,7 @@ class PPOTrainer:
         self.device = self.acc.device
         self._build_models(policy, ref_model, value_model, reward_model, reward_tokenizer,
                            reward_fn, reward_offset, reward_pair_format)
-        limit = getattr(self.policy.config, "n_positions", None) or getattr(
-            self.policy.config, "max_position_embeddings", None) or 1024
+        limit = context_limit(self.policy) or 1024
         self.max_prompt_length = config.max_prompt_length or (limit - config.max_new_tokens)
         if self.max_prompt_length < 1:
             raise RlhfEvalError(f"max_new_tokens={config.max_new_tokens} leaves no room for a "
@@ -234,7 +236,7 @@ class PPOTrainer:
             logits, values = self.model(ids, attn, logits_to_keep=keep)
             logprobs, entropy = self._response_logprobs(logits, response, mask, entropy=True)
             values = values[:, Tq - 1:-1].float()
-            ref_kw = dict(input_ids=ids, attention_mask=attn, position_ids=_pos(attn),
+            ref_kw = dict(input_ids=ids, attention_mask=attn, position_ids=positions_from_mask(attn),
                           use_cache=False, logits_to_keep=keep)
             if self.ref is None:
                 with policy.disable_adapter():
@@ -260,16 +262,8 @@ class PPOTrainer:
         return items[self.rank * n:(self.rank + 1) * n]
 
     def _response_logprobs(self, logits, response, mask, entropy: bool = False):
-        """Log-probs of the response tokens from logits whose last T + 1 positions cover the
-        response (position t predicts token t + 1, so the final position is dropped)."""
-        T = response.size(1)
-        logits = masked_logits(logits[:, -(T + 1):-1], self.cfg.temperature,
-                               self.tok.pad_token_id)
-        logp = ops.logprobs_from_logits(logits, response)
-        logp = torch.where(mask, logp, torch.full_like(logp, ops.INVALID_LOGPROB))
-        if not entropy:
-            return logp, None
-        return logp, ops.entropy_from_logits(logits.masked_fill(torch.isinf(logits), -1e9))
+        return response_logprobs(logits, response, mask, temperature=self.cfg.temperature,
+                                 pad_token_id=self.tok.pad_token_id, entropy=entropy)
 
     # -------------------------------------------------------------------------- advantages
 
@@ -517,10 +511,6 @@ def _check_resumable(saved: dict, now: dict, defaults: dict, folder: Path) -> No
     if saved.get("steps") != now.get("steps") and now.get("lr_schedule") == "linear":
         log.warning("resuming with steps %s instead of %s: the linear learning-rate decay now "
                     "ends at step %s", now.get("steps"), saved.get("steps"), now.get("steps"))
-
-
-def _pos(attn):
-    return positions_from_mask(attn)
 
 
 def _describe(v) -> str:

@@ -10,7 +10,7 @@ Chosen and rejected sequences of a batch go through the model in one forward pas
 (about 4x faster matrix products than fp32 on the CPUs this project targets). Rankings are
 trained over all their K(K-1)/2 pairs. After training the RM can be shifted so that reference
 completions score mean 0; the shift is folded into the saved weights (see
-:func:`rlhf_eval.training.reward_model.fold_offset`).
+:func:`rlhf_eval.rm.model.fold_offset`).
 
 The loop is split in small pieces: :func:`bradley_terry_loss`, :func:`pair_metrics`,
 :func:`train_step`, :func:`evaluate_pairs`, :func:`train_reward_model`.
@@ -31,9 +31,9 @@ from ..errors import ConfigError, DataError
 from ..models import (LoraSettings, check_attention, disable_dropout, pick_device,
                       set_training_attention)
 from ..schema import PreferencePair
-from .reward_data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
-from .reward_model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
-from .reward_scoring import forward_rewards, model_max_length, score_encoded
+from ..rm.data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
+from ..rm.model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
+from ..rm.scorer import forward_rewards, model_max_length, score_encoded
 
 log = logging.getLogger(__name__)
 
