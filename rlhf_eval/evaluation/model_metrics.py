@@ -1,4 +1,5 @@
-"""Metrics that need a model or the lab: ``reward``, ``kl`` and ``gold``.
+"""Metrics that need a model: ``reward`` and ``kl`` (the lab's ``gold`` is a plug-in:
+:mod:`rlhf_eval.lab.metric`).
 
 They implement the same :class:`~rlhf_eval.evaluation.metrics.Metric` interface as ROUGE or
 BLEU (keyword-only ``predictions=``/``prompts=``, NaN = missing, a signature) and are
@@ -16,9 +17,6 @@ anything is left to score) costs nothing.
               temperature 1. It is the single-sample (k1) estimate of KL(pi || pi_ref) when the
               completion was sampled from pi; for greedy completions it is the log-ratio of the
               chosen text, which is what over-optimisation plots use.
-- ``gold``    the lab's gold reward (:func:`rlhf_eval.lab.gold_reward`): ``gold``,
-              ``gold_coverage``, ``gold_invented``, ``gold_brevity``; NaN for a prompt that is
-              not a lab document (the gold reward is undefined there, not zero).
 """
 from __future__ import annotations
 
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ModelError
+from ..errors import ModelError
 from .metrics import Metric, register_metric
 from .metrics.base import Batch, Scores
 
@@ -174,37 +172,5 @@ class KLMetric(Metric):
         return {"kl": np.array([float((a - b).sum()) for a, b in zip(lp, lr)])}
 
 
-# ----------------------------------------------------------------------------------- gold
-
-
-class GoldMetric(Metric):
-    name = "gold"
-    score_names = ("gold", "gold_coverage", "gold_invented", "gold_brevity")
-    higher_is_better = {k: True for k in score_names}
-    needs_references = False
-    needs_prompts = True
-
-    def signature(self) -> str:
-        from ..lab.gold import DEFAULT_WEIGHTS
-
-        w = DEFAULT_WEIGHTS
-        return (f"gold|lab.gold_reward|invented={w.invented_weight}|budget={w.budget_factor}|"
-                f"overflow={w.overflow_weight}|repeat={w.repeat_weight}|junk={w.junk_weight}")
-
-    def _score(self, batch: Batch) -> Scores:
-        from ..lab.gold import gold_reward
-
-        out = {k: np.full(len(batch.predictions), np.nan) for k in self.score_names}
-        for i, (p, c) in enumerate(zip(batch.prompts, batch.predictions)):
-            try:
-                g = gold_reward(p, c)
-            except DataError:
-                continue  # not a lab document: gold is undefined here (NaN, never 0)
-            for k in self.score_names:
-                out[k][i] = g[k]
-        return out
-
-
 register_metric("reward", RewardMetric)
 register_metric("kl", KLMetric)
-register_metric("gold", GoldMetric)

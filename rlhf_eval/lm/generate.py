@@ -118,13 +118,14 @@ def _decode(tokenizer, new: torch.Tensor) -> list[tuple[str, int]]:
 
 
 def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequence[str],
-                   settings: GenerationSettings, device) -> list[tuple[str, int]]:
+                   settings: GenerationSettings, device, *, uniforms: torch.Tensor | None = None
+                   ) -> list[tuple[str, int]]:
     """``(completion text, number of new tokens before EOS)`` per prompt, in input order.
-    Sampling draws row i's uniforms from ``(settings.seed, sample_ids[i])``."""
+    Sampling draws row i's uniforms from ``(settings.seed, sample_ids[i])``, unless explicit
+    ``uniforms`` (B, max_new_tokens) are given (e.g. a PPO step's, to replay its samples)."""
     q = encode_prompts(tokenizer, list(prompts),
                        prompt_budget(model, settings.max_prompt_tokens, settings.max_new_tokens))
-    uniforms = None
-    if settings.do_sample:
+    if settings.do_sample and uniforms is None:
         uniforms = torch.tensor(np.stack([sample_uniforms(settings.seed, sid,
                                                           settings.max_new_tokens)
                                           for sid in sample_ids]))
@@ -140,8 +141,8 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
                     batch_size: int = 32, max_prompt_tokens: int = 512) -> list[str]:
     """Greedy completions (text after the prompt, up to EOS) for ``prompts``, in batches of
     ``batch_size``; the batches do not change the text (left padding, positions from the mask)."""
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens,
-                                  batch_size=batch_size)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens,
+                                  max_prompt_tokens=max_prompt_tokens, batch_size=batch_size)
     device = next(model.parameters()).device
     out: list[str] = []
     for i in range(0, len(prompts), batch_size):

@@ -287,7 +287,7 @@ def backbone_and_head(seqcls_model):
     return backbone, head
 
 
-def token_scalars(seqcls_model, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+def token_scalars(seqcls_model, input_ids, attention_mask):
     """The scalar head applied at every position (B, T)."""
     from ..lm.encode import positions_from_mask
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import logging
 
-import torch
 from torch import nn
 
 from ..errors import ModelError

@@ -290,7 +290,8 @@ def _save(model, tokenizer, cfg: SFTConfig, out_dir, metrics, n_examples: int, w
     import torch
     import transformers
 
-    from ..io import atomic_dir, atomic_write_json, write_records
+    from ..io import atomic_dir, atomic_write_json
+    from ..runs import MetricsLogger
 
     with atomic_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # a temp dir is private (0700); the model folder is meant to be shared
@@ -299,7 +300,7 @@ def _save(model, tokenizer, cfg: SFTConfig, out_dir, metrics, n_examples: int, w
             model = model.merge_and_unload()  # the folder itself loads without peft
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_records(tmp / "metrics.jsonl", metrics)
+        MetricsLogger(tmp, metrics).close()
         atomic_write_json(tmp / "sft.json", {
             "config": dataclasses.asdict(cfg), "examples": n_examples, "wall_s": wall,
             "final_loss": metrics[-1]["loss"] if metrics else None,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ppo_helpers import colour_share, make_prompts
-from rlhf_eval.training.checkpoint import latest_checkpoint
+from rlhf_eval.runs import latest_checkpoint
 from rlhf_eval.training.ppo import PPOFault, PPOTrainer
 from rlhf_eval.training.ppo_config import PPOConfig
 from rlhf_eval.rm.scorer import RewardScorer
