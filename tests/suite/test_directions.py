@@ -38,26 +38,36 @@ def test_the_suite_records_what_each_metric_declares(evaluated):
     assert got["kl"] is None and got["rep_2"] is False and got["rougeL"] is True
 
 
-def test_gates_take_the_direction_from_the_store(tmp_path):
-    from rlhf_eval.report import gate_directions
-    from rlhf_eval.testing import FIXTURE_METRICS, fixture_store
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    from rlhf_eval.testing import fixture_store
 
-    store = ResultsStore(fixture_store(tmp_path, runs=("r",), steps=(10,), n_samples=8),
-                         readonly=True)
+    return fixture_store(tmp_path_factory.mktemp("directions"), runs=("r",), steps=(10,),
+                         n_samples=8)
+
+
+def test_gates_take_the_direction_from_the_store(small_store):
+    from rlhf_eval.report import gate_directions
+    from rlhf_eval.testing import FIXTURE_METRICS
+
+    store = ResultsStore(small_store, readonly=True)
     assert store.directions() == FIXTURE_METRICS
     dirs = gate_directions(store.directions(), ["gold", "rep_2", "kl", "never_recorded"])
     # a diagnostic (kl) gates as lower-is-better; an unrecorded name as higher-is-better
     assert dirs == {"gold": True, "rep_2": False, "kl": False, "never_recorded": True}
 
 
-@pytest.mark.parametrize("flip", [False, True])
-def test_report_gate_follows_the_recorded_direction(tmp_path, flip):
-    """The same scores pass or fail a drop gate depending only on the stored direction."""
-    from rlhf_eval.report import build_report_data
-    from rlhf_eval.testing import fixture_store
+def test_report_gate_follows_the_recorded_direction(small_store, tmp_path):
+    """Completions get longer with the step: once the store says length is lower-is-better, a
+    drop gate on it fails (the old name list called length higher-is-better: a pass)."""
+    import shutil
 
-    path = fixture_store(tmp_path, runs=("r",), steps=(10,), n_samples=12)
+    from rlhf_eval.report import build_report_data
+
+    path = tmp_path / "results.sqlite"
+    shutil.copy(small_store, path)  # the fixture closed its store: no WAL left behind
     with ResultsStore(path) as s:
-        s.set_directions({"length": not flip})  # completions get longer with the step
+        s.set_directions({"length": False})
     data = build_report_data(store_path=path, run_name="r", gate_specs=["length:drop>0.5"])
-    assert data.gates[0].passed is (not flip)
+    assert not data.gates[0].passed
+    assert data.gates[0].value > data.gates[0].baseline_value  # longer, i.e. worse here
