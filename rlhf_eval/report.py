@@ -311,6 +311,10 @@ def render_html(data: ReportData) -> str:
              f"<h1>rlhf-eval report: {esc(data.run)}</h1>",
              f"<p>Checkpoint <b>{esc(data.checkpoint)}</b> against baseline "
              f"<b>{esc(data.baseline)}</b>.</p>"]
+    if data.failed:
+        parts.append("<h2>Checkpoints that failed to evaluate</h2><ul>" + "".join(
+            f"<li class='fail'>{esc(f['checkpoint'])} (step {int(f['step'])}): "
+            f"{esc(str(f['error']))}</li>" for f in data.failed) + "</ul>")
     if data.gates:
         parts.append("<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>detail</th></tr>")
         for g in data.gates:
@@ -342,6 +346,7 @@ def render_json(data: ReportData) -> str:
         "summary": records(data.summary), "comparison": records(comparison_table(data)),
         "winrates": records(data.winrates), "correlations": records(data.correlations),
         "training": records(data.training), "provenance": data.provenance,
+        "failed_checkpoints": data.failed, "coverage": records(data.coverage),
     }, indent=2, default=str, allow_nan=False)
 
 
@@ -376,33 +381,13 @@ def write_report(data: ReportData, out_dir: str | Path, formats=("md", "html", "
     folder beside them, and only when every one is on disk are they renamed into place (a
     rename needs no space). A full disk or any error leaves the previous report untouched,
     never a new report.md beside an old report.html."""
-    out_dir = Path(out_dir)
+    from .io import publish_into
+
     texts = {fmt: (RENDERERS[fmt][1], RENDERERS[fmt][0](data)) for fmt in formats}
-    return publish_files(out_dir, {name: text for name, text in texts.values()},
-                         keys={fmt: name for fmt, (name, _) in texts.items()})
-
-
-def publish_files(out_dir: Path, files: dict[str, str], *, keys: dict | None = None
-                  ) -> dict[Any, Path]:
-    """Write ``{file name: text}`` into ``out_dir`` all together or not at all."""
-    import os
-    import shutil
-    import tempfile
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".publish-", dir=out_dir))
-    try:
-        for name, text in files.items():
-            with open(tmp / name, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-        for name in files:
-            os.replace(tmp / name, out_dir / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    keys = keys or {name: name for name in files}
-    return {k: out_dir / name for k, name in keys.items()}
+    with publish_into(out_dir) as tmp:
+        for name, text in texts.values():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return {fmt: Path(out_dir) / name for fmt, (name, _) in texts.items()}
 
 
 # ------------------------------------------------------------------------------ collection

@@ -393,10 +393,13 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
         metrics.write({"event": "normalize", "offset": offset, "folded_into": where})
     model.config.rlhf_eval_train = {"seed": cfg.seed, "steps": step, "train_pairs": len(train)}
     if out_dir:
-        from ..io import atomic_write_json
+        from ..io import atomic_write_json, publish_into
 
-        save_reward_model(loaded, out_dir, max_length=max_length)
-        atomic_write_json(out_dir / "train_config.json", asdict(cfg))
+        # all or nothing: weights, tokenizer and configs appear together (config.json last,
+        # since loaders look for it), so a full disk never leaves a config without weights
+        with publish_into(out_dir, last=("config.json",)) as tmp:
+            save_reward_model(loaded, tmp, max_length=max_length)
+            atomic_write_json(tmp / "train_config.json", asdict(cfg))
     metrics.close()
     return TrainResult(out_dir, step, pairs_seen, train_seconds, final_eval, offset,
                        train.n_truncated, metrics.rows, loop_seconds)
