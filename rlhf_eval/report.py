@@ -479,7 +479,7 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
         if name not in known:
             raise ConfigError(f"{what} {name!r} not in run {run!r}; it has "
                               f"{list(cks['checkpoint'])}")
-    coverage = coverage_table(scores, snap["expected"])
+    coverage = coverage_table(scores, snap["expected"], cks["checkpoint"])
     results = judge_gates(gates, scores, coverage, failed, checkpoint=wanted,
                           baseline=baseline, confidence=confidence, seed=seed)
     return ReportData(
@@ -529,7 +529,7 @@ def _judged_checkpoint(wanted: str, cks: pd.DataFrame, failed: list[dict], store
     return max(candidates)[1]
 
 
-def coverage_table(scores: pd.DataFrame, expected: set) -> pd.DataFrame:
+def coverage_table(scores: pd.DataFrame, expected: set, checkpoints=()) -> pd.DataFrame:
     """Per (checkpoint, metric): samples with a score row (NULL counts: scored, undefined)
     against the samples the run evaluates; ``partial`` when some are not scored yet."""
     cols = ["checkpoint", "metric", "n_scored", "n_expected", "partial"]
@@ -538,8 +538,12 @@ def coverage_table(scores: pd.DataFrame, expected: set) -> pd.DataFrame:
     from .store import REFERENCES
 
     sc = scores[scores["checkpoint"] != REFERENCES]
-    n = sc.groupby(["checkpoint", "metric"])["sample_id"].nunique().rename("n_scored")
-    out = n.reset_index()
+    n = sc.groupby(["checkpoint", "metric"])["sample_id"].nunique()
+    # every checkpoint x metric, so one with nothing scored yet shows as 0, not as absent
+    names = sorted((set(checkpoints) | set(sc["checkpoint"])) - {REFERENCES})
+    full = pd.MultiIndex.from_product([names, sorted(sc["metric"].unique())],
+                                      names=["checkpoint", "metric"])
+    out = n.reindex(full, fill_value=0).rename("n_scored").reset_index()
     # a metric's expected count: every generated sample, or more if scored ones are not
     # (yet) visible as generations of the current settings
     most = out.groupby("metric")["n_scored"].transform("max")
