@@ -54,6 +54,8 @@ def run(args) -> int:
         if getattr(args, flag) is not None:
             check_name(getattr(args, flag), f"--{flag}")
     check_confidence(args.confidence, "--confidence")
+    if not 0 <= args.seed < 2 ** 63:
+        raise ConfigError(f"--seed: expected an integer from 0 to 2**63-1, found {args.seed}")
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in RENDERERS]
     if bad:
