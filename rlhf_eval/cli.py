@@ -113,6 +113,9 @@ def _run_command(args) -> int:
               f"({type(exc).__name__})", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, never exit 1
+        if _disk_full(exc):  # a library that wraps ENOSPC in its own error (safetensors)
+            print(f"{name}: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"{name}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with -v "
               "for the traceback and please report it)", file=sys.stderr)
         if args.verbose:
@@ -122,6 +125,21 @@ def _run_command(args) -> int:
         print(f"{name}: internal error: the command returned {code}", file=sys.stderr)
         return EXIT_INTERNAL
     return code
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception chain, or spelled out by a library (Rust's
+    "No space left on device (os error 28)")."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _one_line(exc: BaseException) -> str:
