@@ -51,6 +51,10 @@ def test_corrupted_checkpoint_keeps_results_and_fails_the_report(evaluated, tiny
     assert _eval(tiny_world, run) == 0
     with ResultsStore(store_path, readonly=True) as s:
         assert s.eval_failures("run") == []
-    assert main(["report", "--run", str(run), "--fail-on", "length:drop>1000",
-                 "--format", "json"]) == 0
+    # a real store, completely evaluated: no metric is mistaken for partial
+    gates = [a for m in ("length", "gold", "reward", "rougeL", "bleu") for a in
+             ("--fail-on", f"{m}:drop>1000")] + ["--fail-on", "kl:>1000"]
+    assert main(["report", "--run", str(run), *gates, "--format", "json"]) == 0
+    doc = json.loads((run / "report" / "report.json").read_text())
+    assert doc["failed_checkpoints"] == [] and not any(r["partial"] for r in doc["comparison"])
     shutil.rmtree(run / "report")
