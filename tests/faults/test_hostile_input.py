@@ -94,3 +94,18 @@ def test_a_json_list_file_with_deep_nesting(tmp_path, capsys):
     data.write_text("[" + json.dumps(PAIR) + ",\n" + _deep(100_000) + "]")
     assert main(["data", "validate", str(data), "--kind", "pair"]) == 2
     assert "pairs.json:2" in capsys.readouterr().err
+
+
+def test_no_code_runs_from_files_by_default():
+    """No pickle-capable loader without weights_only, and trust_remote_code only when asked."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "rlhf_eval"
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "trust_remote_code=True" not in text, path
+        assert not re.search(r"weights_only\s*=\s*False|pickle\.loads?\(|read_pickle|"
+                             r"allow_pickle\s*=\s*True", text), path
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, (path, call)
