@@ -264,6 +264,8 @@ def _parse_json_line(text: str) -> Any:
         raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise DataError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
+    except DataError:  # a duplicate key (DataError is a ValueError too)
+        raise
     except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string"
         raise DataError(f"unreadable JSON value: {exc}") from None
     check_plain_value(obj)
