@@ -48,10 +48,17 @@ def store_path() -> Path:
 
 
 def allowed_path(typed: str) -> Path:
-    """A file/folder path typed on a page, if it lies under the app's folders (else stop)."""
-    store_path()  # sets the session's roots
+    """A file/folder path typed on a page (a correlation table, an RM evaluation), if it lies
+    under the folders the app was started for (else stop). Only enforced when the process was
+    given them (``rlhf-eval dashboard`` always does); a bare ``streamlit run app.py`` on one's
+    own machine reads what its user types."""
+    import sys
+
+    roots = source.configured_roots(sys.argv[1:])
+    if roots is None:
+        return Path(typed)
     try:
-        return source.check_under_roots(typed, [Path(r) for r in st.session_state[ROOTS_KEY]])
+        return source.check_under_roots(typed, roots)
     except source.OutsideRoots as exc:
         st.error(str(exc))
         st.stop()

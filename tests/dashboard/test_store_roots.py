@@ -66,3 +66,19 @@ def test_remote_bind_needs_the_flag_and_warns(tmp_path, capsys):
     assert "WARNING" in captured.err and "0.0.0.0" in captured.out
     assert main(["dashboard", "--run", str(tmp_path), "--host", "::1",
                  "--print-command"]) == 0
+
+
+def test_a_typed_correlation_folder_outside_the_roots_is_refused(writable_store, tmp_path_factory,
+                                                                 monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    outside = tmp_path_factory.mktemp("outside")
+    monkeypatch.setenv(source.ENV_STORE, str(writable_store))
+    monkeypatch.setenv(source.ENV_ROOTS, str(writable_store.parent.resolve()))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.switch_page("views/correlations.py")
+    at.run()
+    [r for r in at.radio if r.label == "Data"][0].set_value("file").run()
+    [t for t in at.text_input if t.label.startswith("correlations.json")][0].set_value(
+        str(outside)).run()
+    assert at.error and "outside the folders" in at.error[0].value
