@@ -237,6 +237,47 @@ class ResultsStore:
         else:
             self.conn.commit()
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator["ResultsStore"]:
+        """Every read inside sees one consistent state of the store (one read transaction:
+        in WAL mode a concurrent writer's later commits stay invisible until it ends), so a
+        report's gates and tables can never come from two different moments."""
+        if self.conn.in_transaction:  # nested: already inside one snapshot
+            yield self
+            return
+        self.conn.execute("BEGIN")
+        try:
+            # the snapshot starts at the first read, not at BEGIN: read now
+            self.conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield self
+        finally:
+            self.conn.rollback()
+
+    # checkpoints that failed to load: kept in `meta` (no schema change) so a report can say
+    # "failed" instead of quietly judging the previous checkpoint
+    _FAILED = "eval_failed\x1f"
+
+    def record_eval_failure(self, run: str, checkpoint: str, *, step: int, error: str,
+                            path: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value=excluded.value",
+                      (f"{self._FAILED}{run}\x1f{checkpoint}",
+                       json.dumps({"run": run, "checkpoint": checkpoint, "step": int(step),
+                                   "error": error, "path": path, "at": now()})))
+
+    def clear_eval_failure(self, run: str, checkpoint: str) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM meta WHERE key=?", (f"{self._FAILED}{run}\x1f{checkpoint}",))
+
+    def eval_failures(self, run: str | None = None) -> list[dict]:
+        """``{run, checkpoint, step, error, path, at}`` of checkpoints whose last evaluation
+        failed to load them (their earlier results, if any, are kept)."""
+        rows = self.conn.execute("SELECT value FROM meta WHERE key >= ? AND key < ?",
+                                 (self._FAILED, self._FAILED[:-1] + "\x20")).fetchall()
+        out = [json.loads(v) for (v,) in rows]
+        return [r for r in out if run is None or r["run"] == run]
+
     def _frame(self, sql: str, params: Sequence[Any] = ()):
         import pandas as pd
 

@@ -31,6 +31,8 @@ matrix, pairwise = None, None
 if origin == "file":
     typed = st.text_input("correlations.json / .csv (or its folder)",
                           value=str(precomputed[0]) if precomputed else "")
+    if typed and typed != (str(precomputed[0]) if precomputed else ""):
+        typed = str(widgets.allowed_path(typed))  # only the app's folders may be read
     found = C.find_precomputed([typed]) if typed and Path(typed).is_dir() else \
         ([Path(typed)] if typed and Path(typed).is_file() else [])
     if not found:
