@@ -4,7 +4,7 @@ import pytest
 
 from rlhf_eval.evaluation.judges.stats import (bias_report, bt_intervals, fit_logistic,
                                                lc_winrate, length_feature)
-from rlhf_eval.evaluation.stats import StatsError
+from rlhf_eval.stats import StatsError
 from rlhf_eval.evaluation.winrate import bradley_terry
 
 

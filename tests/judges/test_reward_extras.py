@@ -5,7 +5,7 @@ from sklearn.metrics import brier_score_loss, log_loss as sk_log_loss
 
 from rlhf_eval.errors import DataError
 from rlhf_eval.evaluation.reward_analysis import analyze_reward_model
-from rlhf_eval.evaluation.reward_extras import (best_of_n, brier, calibration_by_category,
+from rlhf_eval.evaluation.reward_analysis import (best_of_n, brier, calibration_by_category,
                                                 log_loss, margin_histogram)
 from rlhf_eval.schema import PreferencePair
 

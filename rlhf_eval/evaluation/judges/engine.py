@@ -147,20 +147,12 @@ class HFEngine:
         return out
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
-        from ..generation import GenerationSettings, generate_batch
+        from ...lm.generate import generate_greedy   # the project's one sampler
 
-        settings = GenerationSettings(max_new_tokens=max_new_tokens,
-                                      max_prompt_tokens=self.config.max_prompt_tokens,
-                                      batch_size=self.config.batch_size)
-        texts = [self.render(p) for p in prompts]
-        out = []
-        bs = self.config.batch_size
-        for start in range(0, len(texts), bs):
-            chunk = texts[start:start + bs]
-            ids = [f"judge-{start + k}" for k in range(len(chunk))]
-            out.extend(t for t, _ in generate_batch(self.model, self.tokenizer, chunk, ids,
-                                                    settings, self.device))
-        return out
+        return generate_greedy(self.model, self.tokenizer, [self.render(p) for p in prompts],
+                               max_new_tokens=max_new_tokens,
+                               batch_size=self.config.batch_size,
+                               max_prompt_tokens=self.config.max_prompt_tokens)
 
 
 ENGINES = ("hf",)

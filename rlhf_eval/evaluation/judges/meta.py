@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
-from ..stats import bootstrap_ci
+from ...stats import bootstrap_ci
 
 WINNERS = ("a", "b", "tie")
 

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..stats import StatsError
+from ...stats import StatsError
 from ..winrate import outcomes, win_rate
 from .stats import bt_intervals, lc_winrate
 

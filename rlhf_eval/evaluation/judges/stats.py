@@ -14,7 +14,7 @@
                            longer answer) next to the humans', self-preference and parse-failure
                            rate, each with a bootstrap interval, plus the flags they raise.
 
-All resampling is the stats module's (:mod:`rlhf_eval.evaluation.stats`), seeded.
+All resampling is the stats module's (:mod:`rlhf_eval.stats`), seeded.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..stats import Interval, StatsError, bootstrap_ci, bootstrap_indices, percentile_interval
+from ...stats import Interval, StatsError, bootstrap_ci, bootstrap_indices, percentile_interval
 from ..winrate import bradley_terry
 
 VERDICTS = ("a", "b", "tie")
@@ -145,7 +145,7 @@ def bt_intervals(comparisons: Sequence[tuple[str, str, float]], players: Sequenc
     replacement (whole ``groups`` when given, e.g. one group per prompt)."""
     import pandas as pd
 
-    from ..stats import resample_groups
+    from ...stats import resample_groups
 
     comps = [c for c in comparisons if c[2] == c[2]]
     if not comps:
