@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use only the first N inputs (quick looks)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
     parser.add_argument("--out", required=True, metavar="DIR")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(parser)  # BERTScore's encoder
 
 
 def _metric_options(items: list[str]) -> dict[str, dict]:
@@ -147,6 +150,12 @@ def run(args) -> int:
 
     t0 = time.perf_counter()
     table, spec, human, name, notes = _load(args)
+    if "bertscore" in _csv(args.metrics) or (args.summeval and not args.metrics
+                                              and not args.metric_cols):
+        from ..threads import apply_threads
+
+        choice = apply_threads(args.threads)
+        notes.append(f"torch threads: {choice.threads} ({choice.reason})")
     metrics, metric_cols = _csv(args.metrics), _csv(args.metric_cols)
     options = _metric_options(args.metric_option)
     if args.summeval and not metrics and not metric_cols:
