@@ -49,8 +49,7 @@ def available_cpus() -> int:
 def resolve_threads(requested: int = 0) -> ThreadChoice:
     """The thread count for ``requested`` (0: auto, see the module docstring)."""
     if not isinstance(requested, int) or isinstance(requested, bool) or requested < 0:
-        raise ConfigError(f"threads must be an integer >= 0 (0: auto), found {requested!r}",
-                          field="threads")
+        raise ConfigError(f"threads must be an integer >= 0 (0: auto), found {requested!r}")
     if requested > 0:
         return ThreadChoice(requested, requested, "requested")
     env = os.environ.get("OMP_NUM_THREADS", "").strip()

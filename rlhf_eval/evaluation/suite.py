@@ -85,7 +85,7 @@ class EvalConfig:
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) \
                 or self.threads < 0:
             raise ConfigError(f"threads must be an integer >= 0 (0: auto), found "
-                              f"{self.threads!r}", field="threads")
+                              f"{self.threads!r}")
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline must be one of {BASELINES}, found {self.baseline!r}")
         if self.tie_policy not in ("half", "exclude"):
