@@ -8,8 +8,8 @@ intra-op threads; ``0`` means *auto*:
   load average, rounded), at least 1.
 
 Why not torch's default (one thread per core): on a machine shared with other jobs it
-oversubscribes the cores, and spinning OpenMP threads then wait on each other. Measured on the
-2-core machine of issue 18: ``rlhf-eval eval`` on the demo run took 45-47 s with 2 threads next
+oversubscribes the cores, and spinning OpenMP threads then wait on each other. Measured (issue
+18, 2-core machine): ``rlhf-eval eval`` on the demo run took 45-47 s with 2 threads next
 to another job and 23.7 s with 1; on a quiet machine 2 threads won (13.1 vs 16.9 s). The load
 average tells those two cases apart at start-up.
 
