@@ -69,9 +69,33 @@ def main() -> None:
               "phase (median of 3 updates):")
         for name, ts in phases.items():
             print(f"  {name:10s} {sorted(ts)[1]:.3f}")
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                    with_flops=True) as prof:
             trainer.train_step(6)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=18))
+        events = prof.key_averages()
+        print(events.table(sort_by="self_cpu_time_total", row_limit=18))
+        gemm = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+        flops = sum(e.flops for e in events if e.key in gemm)
+        gemm_s = sum(e.self_cpu_time_total for e in events if e.key in gemm) / 1e6
+        total_s = sum(e.self_cpu_time_total for e in events) / 1e6
+        rate = _matmul_rate(torch)
+        print(f"matrix products: {flops / 1e9:.1f} GFLOP in {gemm_s:.2f} s of {total_s:.2f} s "
+              f"profiled CPU time ({gemm_s / total_s:.0%}); this CPU's fp32 matmul rate "
+              f"(1024^2, {args.threads} thread(s)): {rate / 1e9:.0f} GFLOP/s, so the products "
+              f"alone need >= {flops / rate:.2f} s per update, i.e. <= "
+              f"{bp.BATCH * rate / flops:.1f} episodes/s")
+
+
+def _matmul_rate(torch) -> float:
+    """Best-of-5 FLOP/s of a 1024 x 1024 fp32 matrix product (an upper bound for the smaller,
+    less efficient products of the update)."""
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * 1024 ** 3 / best
 
 
 if __name__ == "__main__":
