@@ -470,10 +470,10 @@ def _system_bootstrap(x, y, valid, rows, cr, cs, methods,
     """System level: per-system means over the drawn inputs, correlated across the drawn
     systems (weights cs). The means are summed over the drawn rows in drawn order, as on a
     materialised grid, so equal means tie exactly as they did there."""
-    cnt = valid[rows].sum(axis=1)                          # (B, S)
+    cnt = memo("", "cnt", lambda: valid[rows].sum(axis=1))  # (B, S)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mx = np.where(valid, x, 0.0)[rows].sum(axis=1) / cnt
-        my = np.where(valid, y, 0.0)[rows].sum(axis=1) / cnt
+        mx = memo("x", "means", lambda: np.where(valid, x, 0.0)[rows].sum(axis=1) / cnt)
+        my = memo("y", "means", lambda: np.where(valid, y, 0.0)[rows].sum(axis=1) / cnt)
     has = cnt > 0
     w = cs * has
     mx, my = np.where(has, mx, 0.0), np.where(has, my, 0.0)
@@ -492,9 +492,11 @@ def _system_bootstrap(x, y, valid, rows, cr, cs, methods,
     return out
 
 
-def _tie_group_weights(v: np.ndarray, w: np.ndarray):
-    """(less, equal) for a 1-D ``v`` and weights (B, n): per item, the total weight of items
-    with a smaller value and with the same value (in the original order)."""
+def _tie_group_ranks(v: np.ndarray, w: np.ndarray):
+    """For a 1-D ``v`` and weights (B, n): each item's average rank among the weighted items,
+    #smaller + (#equal + 1) / 2 (scipy's rankdata on the expanded vector), and per resample
+    the sum over tie groups of the squared group weight (for Kendall's tie correction).
+    Computed per tie group, then spread to the items with one gather."""
     order = np.argsort(v, kind="stable")
     sv = v[order]
     new = np.r_[True, sv[1:] != sv[:-1]]
@@ -503,7 +505,8 @@ def _tie_group_weights(v: np.ndarray, w: np.ndarray):
     equal = np.diff(through, axis=1, prepend=0.0)                    # (B, groups)
     group = np.empty(len(v), dtype=np.intp)
     group[order] = np.cumsum(new) - 1                                # each item's group
-    return np.take(through - equal, group, axis=1), np.take(equal, group, axis=1)
+    rank = through - equal + (equal + 1.0) / 2.0
+    return np.take(rank, group, axis=1), np.einsum("ij,ij->i", equal, equal)
 
 
 # Resampled cells (chunk x R x S) handled at once by bootstrap_correlations (memory bound).
@@ -519,17 +522,16 @@ def _sample_bootstrap(x, y, valid, rows, cr, cs, methods,
     v = valid.ravel()
     xf, yf = np.where(v, x.ravel(), 0.0), np.where(v, y.ravel(), 0.0)
     w = memo("", "w", lambda: (cr[:, :, None] * cs[:, None, :]).reshape(b, -1) * v)  # (B, N)
-    n = w.sum(axis=1)
+    n = memo("", "n", lambda: w.sum(axis=1))
 
     def ranks(role, vec):
         """Per column: average ranks (B, N), w * ranks, sum w r, sum w r^2 (exact: half
         integers), and the pairs untied in it, (N^2 - sum over tie groups of G^2) / 2."""
         def compute():
-            less, equal = _tie_group_weights(vec, w)
-            rank = less + (equal + 1.0) / 2.0
+            rank, tied = _tie_group_ranks(vec, w)
             wr = w * rank
             return (rank, wr, wr.sum(axis=1), np.einsum("ij,ij->i", wr, rank),
-                    (n ** 2 - np.einsum("ij,ij->i", w, equal)) / 2.0)
+                    (n ** 2 - tied) / 2.0)
         return memo(role, "ranks", compute)
 
     undefined = (n < MIN_POINTS) | memo("x", "const", lambda: _weighted_constant(xf, w)) | \
