@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def peer_correlate_grid(grid, metrics, aspects, config) -> pd.DataFrame:
     """correlate_grid as it was: one materialised resampled grid per resample."""
     from rlhf_eval.evaluation.correlation import bootstrap_level, correlation, level_correlation
-    from rlhf_eval.evaluation.stats import percentile_interval
+    from rlhf_eval.stats import percentile_interval
 
     rows = []
     for aspect in aspects:

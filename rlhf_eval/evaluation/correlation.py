@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..errors import DataError
-from .stats import StatsError, bootstrap_indices, index_counts, paired_bootstrap_pvalue, \
+from ..stats import StatsError, bootstrap_indices, index_counts, paired_bootstrap_pvalue, \
     percentile_interval, permutation_pvalue
 
 LEVELS = ("summary", "system", "sample")

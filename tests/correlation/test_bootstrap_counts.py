@@ -13,7 +13,7 @@ from rlhf_eval.evaluation.correlation import (LEVELS, METHODS, CorrelationConfig
                                               bootstrap_correlations, bootstrap_level,
                                               compare_metrics, correlate_grid, level_correlation)
 from rlhf_eval.evaluation.correlation_pairwise import pairwise_agreement
-from rlhf_eval.evaluation.stats import bootstrap_ci, index_counts, percentile_interval
+from rlhf_eval.stats import bootstrap_ci, index_counts, percentile_interval
 
 
 def _grid(kind: str, r: int, s: int, seed: int):
