@@ -80,6 +80,8 @@ def stages(cfg: DemoConfig) -> list[Stage]:
     corr = run / "correlation"
     seed = ("--seed", str(cfg.seed))
     quiet = ("--no-progress",) if cfg.fast else ()
+    # the demo's one thread count, for the stages whose --threads would otherwise pick auto
+    thr = ("--threads", str(cfg.threads)) if cfg.threads > 0 else ()
     return [
         Stage("lab", ("lab", "--out", str(lab), *seed, *sz.lab), lab / "lab.json",
               "synthetic task: documents, references, annotator pairs and ratings"),
@@ -87,20 +89,20 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                       "--eval-prompts", str(lab / "prompts_eval.jsonl"), *seed, *quiet, *sz.sft),
               sft / "config.json", "tiny GPT-2 policy fine-tuned on the lab references"),
         Stage("rm", ("train-rm", "--data", str(lab / "pairs.jsonl"), "--eval-split", "0.1",
-                     "--model", str(sft), "--out", str(rm), *seed, *quiet, *sz.rm),
+                     "--model", str(sft), "--out", str(rm), *seed, *quiet, *thr, *sz.rm),
               rm / "config.json", "reward model (initialised from the SFT policy) on annotator pairs"),
         Stage("ppo", ("ppo", "--policy", str(sft), "--reward-model", str(rm), "--prompts",
                       str(lab / "prompts_train.jsonl"), "--run-dir", str(run), *seed, *quiet,
-                      *sz.ppo),
+                      *thr, *sz.ppo),
               run / "run.json", "PPO against the RM with a KL penalty; checkpoints in the run"),
         Stage("eval", ("eval", "--run", str(run), "--prompts", str(lab / "prompts_eval.jsonl"),
-                       *seed, *sz.eval),
+                       *seed, *thr, *sz.eval),
               run / "results.sqlite", "every metric for every checkpoint, win-rates, KL"),
         Stage("correlate-lab", ("correlate", "--lab", str(lab), "--out", str(corr / "lab"),
                                 *seed, *sz.lab_corr),
               corr / "lab", "metrics vs the lab's simulated Likert ratings"),
         Stage("correlate-summeval", ("correlate", "--summeval", "--out",
-                                     str(corr / "summeval"), *seed, *sz.summeval),
+                                     str(corr / "summeval"), *seed, *thr, *sz.summeval),
               corr / "summeval", "metrics vs SummEval expert ratings"),
         Stage("report", ("report", "--run", str(run), "--fail-on", "gold:drop>0.5"),
               run / "report" / "report.html", "Markdown/HTML/JSON/JUnit report with a gold gate"),

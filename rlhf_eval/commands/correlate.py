@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use only the first N inputs (quick looks)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
     parser.add_argument("--out", required=True, metavar="DIR")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(parser)  # BERTScore's encoder
 
 
 def _metric_options(items: list[str]) -> dict[str, dict]:
@@ -98,6 +101,11 @@ def _metric_options(items: list[str]) -> dict[str, dict]:
 def run(args) -> int:
     from ..evaluation.correlate import correlate, load_source
 
+    if "bertscore" in _csv(args.metrics) or (args.summeval and not args.metrics
+                                              and not args.metric_cols):
+        from ..threads import apply_threads
+
+        apply_threads(args.threads)  # BERTScore's encoder
     refs = None if args.refs_col.lower() == "none" else args.refs_col
     source = load_source(summeval=args.summeval, summeval_path=args.summeval_path,
                          lab=args.lab, table=args.table, id_col=args.id_col,

@@ -74,6 +74,7 @@ class EvalConfig:
     score_chunk: int = 128               # samples per metric transaction
     max_samples: int | None = None
     device: str = "auto"
+    threads: int = 0                     # torch CPU threads; 0: auto (rlhf_eval.threads)
     include_baseline: bool = True
     include_references: bool = True
     watch: bool = False
@@ -81,6 +82,10 @@ class EvalConfig:
     progress: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) \
+                or self.threads < 0:
+            raise ConfigError(f"threads must be an integer >= 0 (0: auto), found "
+                              f"{self.threads!r}")
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline must be one of {BASELINES}, found {self.baseline!r}")
         if self.tie_policy not in ("half", "exclude"):
@@ -235,9 +240,15 @@ class Suite:
         self.gen_signature = self.gen.signature()
         self.metrics = self._build_metrics()
         self._check_reference_counts(prompts)
+        from ..threads import apply_threads
+
+        # before any model is loaded; recorded because it can change the last bits
+        self.threads = apply_threads(cfg.threads)
         self.store = open_store(store_path)
         self.store.add_run(self.run_name, path=str(self.run_dir) if self.run_dir else None,
-                           config=to_dict(cfg), gen_signature=self.gen_signature)
+                           config={**to_dict(cfg),
+                                   "provenance": {"torch_threads": self.threads.as_dict()}},
+                           gen_signature=self.gen_signature)
         self.store.add_samples((s.sample_id, s.prompt, s.references, s.meta)
                                for s in self.samples)
         self._ref_model = None

@@ -462,7 +462,8 @@ class PPOTrainer:
                "reward_model": sources.get("reward_model", "<in-memory>"),
                "lora": self.cfg.lora, "train_prompts": sources.get("train_prompts", "<in-memory>"),
                "config": to_dict(self.cfg), "seed": self.cfg.seed,
-               "num_processes": self.world, "torch": torch.__version__}
+               "num_processes": self.world, "torch": torch.__version__,
+               "torch_threads": torch.get_num_threads()}
         write_run_json(self.run_dir, run)
 
     def save_checkpoint(self) -> Path | None:

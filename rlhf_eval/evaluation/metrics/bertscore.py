@@ -23,9 +23,12 @@ so a token whose best real cosine is negative would score 0 there, depending on 
 sentences shared its batch; here the max is over real tokens only. Contextual embeddings have
 positive cosines in practice (the tests compare with bert_score on real data to 1e-6).
 
-``dtype="bf16"`` runs the encoder in bfloat16 (about 4x faster matrix products on this CPU) and
-matches in fp32; on SummEval summaries its P/R/F differ from fp32 by about 1e-3 at most (the
-test allows 1e-2). Use it for monitoring, not for numbers compared with published fp32 ones.
+``dtype="bf16"`` runs the encoder in bfloat16 and matches in fp32; on SummEval summaries its
+P/R/F differ from fp32 by about 1e-3 at most (1.5e-3 measured by bench_scoring.py; the test allows
+1e-2). It is faster only where the CPU has bf16 instructions (AVX512-BF16/AMX): issue 18
+measured the encoder 1.9-2.6x faster there, not the 4x once noted here. On an AVX2-only CPU it
+is emulated and slower: bench_scoring.py --docs 4 took 80.7 s with bf16 vs 15.1 s in fp32
+(medians of 3, load 6-8). Use it for monitoring, not for numbers compared with fp32 ones.
 """
 from __future__ import annotations
 
