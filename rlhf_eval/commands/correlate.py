@@ -79,6 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="table column with the sample ids that --choices refer to")
     parser.add_argument("--max-inputs", type=int,
                         help="use only the first N inputs (quick looks)")
+    parser.add_argument("--max-refs", type=int,
+                        help="use only the first N references of each output (the LM metrics "
+                             "score every reference separately)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
     parser.add_argument("--out", required=True, metavar="DIR")
 
@@ -135,6 +138,12 @@ def _load(args):
         table = table[table[spec.id_col].isin(keep)].reset_index(drop=True)
         table.attrs.pop("first_line", None)  # rows no longer match file lines
         notes.append(f"restricted to the first {len(keep)} inputs (--max-inputs)")
+    if args.max_refs is not None:
+        if args.max_refs < 1 or not spec.refs_col:
+            raise DataError("--max-refs needs a positive count and a references column",
+                            field="max-refs")
+        table[spec.refs_col] = [list(r)[:args.max_refs] for r in table[spec.refs_col]]
+        notes.append(f"only the first {args.max_refs} reference(s) of each output (--max-refs)")
     return table, spec, human, name, notes
 
 

@@ -27,7 +27,11 @@ Differences from the paper's setup (documented, not hidden):
   does not depend on how a caller repeats references;
 - texts longer than the encoder's limit are truncated to it (the authors truncate at 510
   word pieces too);
-- a prediction or reference with no word token left (empty, only punctuation) scores 0.
+- a prediction or reference with no word token left (empty, only punctuation) scores 0;
+- a text whose tokens all have idf 0 (they occur in every text of its corpus, e.g. a call with
+  one distinct reference) is weighed uniformly; the authors' code would divide by zero.
+idf, like bert_score's, depends on the texts of the call: score a corpus in one call (as
+``correlate`` does), or pass ``idf=False`` for scores that do not depend on the batch.
 Several references: the score against each, aggregated by ``multi_ref`` (mean or max).
 """
 from __future__ import annotations
@@ -190,6 +194,10 @@ class MoverScoreMetric(Metric):
         if not kept:
             return np.zeros((0, t.emb.shape[1])), np.zeros(0)
         weights = np.array([idf(t.ids[k]) for k in kept], dtype=np.float64)
+        if weights.sum() == 0:
+            # every token is in every text of the corpus (e.g. one distinct reference): idf
+            # says nothing, so weigh tokens equally rather than score the pair 0
+            weights = np.ones_like(weights)
         return ngram_points(t.emb[kept], weights, self.n_gram)
 
     # ---------------------------------------------------------------------------- scoring
