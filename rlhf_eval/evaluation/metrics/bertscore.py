@@ -198,9 +198,10 @@ class BertScoreMetric(Metric):
             f"{self.model_type}.tsv")
         if self.compute_baseline and not self.baseline_path and not Path(path).is_file():
             # no shipped baseline for this encoder: compute one offline (bertscore_baseline.py)
-            from .bertscore_baseline import ensure_baseline
+            from . import bertscore_baseline as bb
 
-            path, meta = ensure_baseline(self.model_type, self.num_layers, device=self.device)
+            path, meta = bb.ensure_baseline(self.model_type, self.num_layers,
+                                            n_pairs=bb.DEFAULT_PAIRS, device=self.device)
             self._rescale_note = (f"computed:{meta['corpus_sha1']}:{meta['n_pairs']}pairs:"
                                   f"seed{meta['seed']}")
         if not Path(path).is_file():

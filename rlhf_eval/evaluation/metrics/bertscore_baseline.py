@@ -17,6 +17,11 @@ layer; rows not computed are empty) with a JSON sidecar saying how it was made, 
 ``rescale_with_baseline=True`` and bert_score ships no file for the model, and its signature then
 carries the baseline values and their provenance.
 
+The pairs are scored with this project's BERTScore, not ``bert_score.score``: on unrelated
+sentences they differ by about 3e-4 (a token whose best cosine is negative counts 0 in
+bert_score, which also maxes over its zeroed padding; see bertscore.py), and a baseline should
+map unrelated pairs of the scores it rescales to about 0.
+
 Which layer: bert_score's ``model2layers`` table for hub models it knows (e.g. roberta-large: 17,
 bert-base-uncased: 9); for the bundled MiniLM (all-MiniLM-L6-v2) the last of its 6 layers, which
 is what ``bertscore`` uses by default; any other model needs ``num_layers=``.
@@ -45,7 +50,7 @@ def bundled_sentences(min_words: int = 5, max_words: int = 40) -> list[str]:
     for pair in read_records(bundled_path("hh-rlhf/helpful-base"), "pair", adapter="hh-rlhf",
                              on_error="skip").records:
         text = pair.prompt + " " + pair.chosen
-        for turn in re.split(r"\n\n(?:Human|Assistant):", text):
+        for turn in re.split(r"(?:Human|Assistant):", text):
             for s in _SENTENCE_END.split(turn.strip()):
                 if min_words <= len(s.split()) <= max_words:
                     out.setdefault(s.strip(), None)
