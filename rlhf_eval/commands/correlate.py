@@ -231,6 +231,10 @@ def run(args) -> int:
             "multi_ref": args.multi_ref, "metrics": metric_cols, "aspects": human,
             "signatures": signatures, "n_inputs": len(grid.inputs),
             "n_systems": len(grid.systems), "notes": notes}
+    if args.summeval:
+        from ..evaluation.summeval_published import comparison_markdown
+
+        meta["published"] = comparison_markdown(results)
     paths = write_report(args.out, meta, results, compare, agreement)
     print(report_markdown(meta, results, compare, agreement))
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
