@@ -1,7 +1,8 @@
 """Likelihood metrics (gptscore, bartscore) against log-probs from a plain transformers forward.
 
-Tiny local Llama: ~2 s in all. The SmolLM2 test (real instruct model, chat template) loads the
-135M model once: ~10 s on 2 busy cores; it is skipped where `make models` has not run.
+Tiny local Llama: ~5 s in all. The SmolLM2 test (real instruct model, chat template) loads the
+135M model: 28 s measured on the 2 shared cores at load 16 (less on an idle machine); it is
+skipped where `make models` has not run.
 """
 from __future__ import annotations
 
