@@ -7,9 +7,10 @@
     rouge.signature()                                           # "rouge|rouge-score=0.1.2|..."
 
 Built-ins: rouge, bleu, chrf, bertscore, length, distinct, repetition, moverscore, and the
-likelihood metrics gptscore (source -> output) and bartscore (reference <-> output). Other modules add their
-own with ``register_metric`` (``evaluation.model_metrics`` adds reward, kl and gold). Importing this
-package is cheap: each built-in's module (and torch, sacrebleu, nltk) loads on first use.
+likelihood metrics gptscore (source -> output) and bartscore (reference <-> output). Other
+modules add their own with ``register_metric`` (``evaluation.model_metrics`` adds reward and
+kl, the lab's ``lab.metric`` adds gold). Importing this package is cheap: each built-in's
+module (and torch, sacrebleu, nltk) loads on first use.
 """
 from .base import Batch, Metric, Scores
 from .batch import score_many

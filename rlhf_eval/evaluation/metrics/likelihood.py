@@ -17,7 +17,7 @@ followed by a newline. The target ends with the tokenizer's EOS token (BART's de
 ``</s>`` too), so an empty hypothesis has a defined score, log p(EOS | prompt).
 
 Log-probabilities come from the evaluation layer's teacher-forced code
-(:func:`rlhf_eval.evaluation.model_metrics.completion_logprobs`, shared with ``kl``): each
+(:func:`rlhf_eval.lm.logprobs.completion_logprobs`, shared with ``kl``): each
 target is tokenised on its own after the prompt, rows are left-padded with position ids that
 ignore the padding. When several targets share one conditioning text (a source and its system
 summaries), :func:`shared_prefix_logprobs` runs the prompt once and continues every target from
@@ -190,7 +190,7 @@ class LikelihoodMetric(Metric):
         system summaries) run the prompt once and the targets on its KV cache
         (:func:`shared_prefix_logprobs`); the others go through the teacher-forced code that
         ``kl`` uses. Both equal an unpadded forward of prompt + target (tests)."""
-        from ..model_metrics import completion_logprobs
+        from ...lm.logprobs import completion_logprobs
 
         model = self._load()
         unique = list(dict.fromkeys(zip(conds, targets)))  # a repeated pair is scored once
@@ -258,8 +258,7 @@ def shared_prefix_logprobs(model, tokenizer, prompt: str, targets: list[str], *,
 
     import torch
 
-    from ...training.rollout import encode_prompts
-    from ..generation import context_limit
+    from ...lm.encode import context_limit, encode_prompts
 
     q = encode_prompts(tokenizer, [prompt], max_prompt_tokens)
     p_ids = q.input_ids[0, q.attention_mask[0].bool()].to(device)  # (P,)
