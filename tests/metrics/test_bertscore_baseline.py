@@ -32,8 +32,10 @@ def test_baseline_equals_bert_score_mean_and_rescales_like_bert_score(minilm, tm
                                                                       summeval_tiny):
     import bert_score
 
-    path, meta = bb.ensure_baseline(minilm, 6, n_pairs=30, seed=0, folder=tmp_path,
-                                    device="cpu")
+    from rlhf_eval.evaluation.metrics.bertscore import plain_pair_scorer
+
+    scorer = plain_pair_scorer(minilm, 6, device="cpu")
+    path, meta = bb.ensure_baseline(minilm, 6, scorer, n_pairs=30, seed=0, folder=tmp_path)
     table = pd.read_csv(path)
     assert list(table.columns) == ["LAYER", "P", "R", "F"] and len(table) == 7
     assert table.iloc[:6][["P", "R", "F"]].isna().all().all()  # only layer 6 computed
@@ -47,7 +49,7 @@ def test_baseline_equals_bert_score_mean_and_rescales_like_bert_score(minilm, tm
                                [P.mean(), R.mean(), F.mean()], atol=1e-3)
     assert meta["n_pairs"] == 30 and set(meta["stderr"]) == {"6"}
     # idempotent: a second call reads the file
-    assert bb.ensure_baseline(minilm, 6, n_pairs=30, seed=0, folder=tmp_path)[0] == path
+    assert bb.ensure_baseline(minilm, 6, scorer, n_pairs=30, seed=0, folder=tmp_path)[0] == path
 
     preds, refs2 = summeval_tiny[0][:2], summeval_tiny[1][:2]
     ours = get_metric("bertscore", rescale_with_baseline=True, baseline_path=str(path),

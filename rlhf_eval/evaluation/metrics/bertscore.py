@@ -200,8 +200,9 @@ class BertScoreMetric(Metric):
             # no shipped baseline for this encoder: compute one offline (bertscore_baseline.py)
             from . import bertscore_baseline as bb
 
-            path, meta = bb.ensure_baseline(self.model_type, self.num_layers,
-                                            n_pairs=bb.DEFAULT_PAIRS, device=self.device)
+            scorer = plain_pair_scorer(self.model_type, self.num_layers, device=self.device)
+            path, meta = bb.ensure_baseline(self.model_type, self.num_layers, scorer,
+                                            n_pairs=bb.DEFAULT_PAIRS)
             self._rescale_note = (f"computed:{meta['corpus_sha1']}:{meta['n_pairs']}pairs:"
                                   f"seed{meta['seed']}")
         if not Path(path).is_file():
@@ -334,6 +335,19 @@ class BertScoreMetric(Metric):
                 for k in self.score_names:
                     out[key][k][batches[key].index] = scores[k]
         return out
+
+
+def plain_pair_scorer(model_type: str, num_layers: int, *, device="auto", batch_size: int = 64):
+    """``(hyps, refs) -> (N, 3)`` P, R, F of plain BERTScore (one reference each, no idf, no
+    rescaling): what a rescale baseline averages (bertscore_baseline.py)."""
+    metric = BertScoreMetric(model_type=model_type, num_layers=num_layers, idf=False,
+                             rescale_with_baseline=False, device=device, batch_size=batch_size)
+
+    def score(hyps: list[str], refs: list[str]) -> np.ndarray:
+        s = metric.sentence_scores(predictions=hyps, references=[[r] for r in refs])
+        return np.stack([s["bertscore_p"], s["bertscore_r"], s["bertscore_f"]], axis=1)
+
+    return score
 
 
 _MATCH_CHUNK = 64  # candidates matched per batched product (bounds memory: B*K*Lr*Lh floats)

@@ -32,6 +32,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -43,7 +44,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 def bundled_sentences(min_words: int = 5, max_words: int = 40) -> list[str]:
     """Distinct sentences of the bundled HH-RLHF helpful-base dialogues, in file order."""
-    from ...adapters import bundled_path
+    from ...bundled import bundled_path
     from ...io import read_records
 
     out: dict[str, None] = {}
@@ -68,16 +69,14 @@ def random_pairs(sentences: list[str], n_pairs: int, seed: int) -> tuple[list[st
     return [sentences[i] for i in a], [sentences[i] for i in b]
 
 
-def baseline_scores(model_type: str, layer: int, hyps: list[str], refs: list[str], *,
-                    device: str | None = "auto", batch_size: int = 64) -> np.ndarray:
-    """Mean (P, R, F) of plain BERTScore (no idf, no rescaling) over the pairs, and their
-    standard errors: array of shape (2, 3)."""
-    from .bertscore import BertScoreMetric
+PairScorer = Callable[[list[str], list[str]], np.ndarray]  # (hyps, refs) -> (N, 3) P, R, F
 
-    metric = BertScoreMetric(model_type=model_type, num_layers=layer, idf=False,
-                             rescale_with_baseline=False, device=device, batch_size=batch_size)
-    s = metric.sentence_scores(predictions=hyps, references=[[r] for r in refs])
-    prf = np.stack([s["bertscore_p"], s["bertscore_r"], s["bertscore_f"]], axis=1)
+
+def baseline_scores(scorer: PairScorer, hyps: list[str], refs: list[str]) -> np.ndarray:
+    """Mean (P, R, F) of plain BERTScore (no idf, no rescaling; ``scorer``, from
+    :func:`rlhf_eval.evaluation.metrics.bertscore.plain_pair_scorer`) over the pairs, and their
+    standard errors: array of shape (2, 3)."""
+    prf = np.asarray(scorer(hyps, refs), dtype=np.float64)
     return np.stack([prf.mean(0), prf.std(0, ddof=1) / np.sqrt(len(prf))])
 
 
@@ -107,10 +106,13 @@ def baseline_file(model_type: str, *, n_pairs: int = DEFAULT_PAIRS, seed: int = 
     return folder / f"{_model_key(model_type)}.hh-rlhf.{n_pairs}pairs.seed{seed}.tsv"
 
 
-def ensure_baseline(model_type: str, layer: int, *, n_pairs: int = DEFAULT_PAIRS, seed: int = 0,
-                    folder: Path | None = None, device: str | None = "auto") -> tuple[Path, dict]:
+def ensure_baseline(model_type: str, layer: int, scorer: PairScorer, *,
+                    n_pairs: int = DEFAULT_PAIRS, seed: int = 0,
+                    folder: Path | None = None) -> tuple[Path, dict]:
     """The TSV (bert_score layout) holding ``layer``'s baseline for ``model_type``, computed
-    now if missing; returns (path, provenance). Written atomically; idempotent."""
+    with ``scorer`` (plain BERTScore of that model and layer) if missing; returns
+    (path, provenance). Written atomically; idempotent. (The scorer is passed in, not built
+    here, so that bertscore.py may import this module without an import cycle.)"""
     import pandas as pd
 
     from ...io import atomic_write_json, atomic_write_text
@@ -124,7 +126,7 @@ def ensure_baseline(model_type: str, layer: int, *, n_pairs: int = DEFAULT_PAIRS
         return path, meta
     sentences = bundled_sentences()
     hyps, refs = random_pairs(sentences, n_pairs, seed)
-    mean, stderr = baseline_scores(model_type, layer, hyps, refs, device=device)
+    mean, stderr = baseline_scores(scorer, hyps, refs)
     rows = max(len(table), layer + 1)
     table = table.reindex(range(rows))
     table["LAYER"] = range(rows)
