@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="table column with the sample ids that --choices refer to")
     parser.add_argument("--max-inputs", type=int,
                         help="use only the first N inputs (quick looks)")
+    parser.add_argument("--max-refs", type=int,
+                        help="use only the first N references of each output (the LM metrics "
+                             "score every reference separately)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
     parser.add_argument("--out", required=True, metavar="DIR")
     from ..threads import add_threads_argument
@@ -112,7 +115,7 @@ def run(args) -> int:
                          system_col=args.system_col, output_col=args.output_col,
                          refs_col=refs, prompt_col=args.prompt_col,
                          human_cols=_csv(args.human_cols), max_inputs=args.max_inputs,
-                         allow_no_human=bool(args.choices))
+                         allow_no_human=bool(args.choices), max_refs=args.max_refs)
     analysis = correlate(
         source, metrics=_csv(args.metrics), metric_cols=_csv(args.metric_cols),
         metric_options=_metric_options(args.metric_option), multi_ref=args.multi_ref,

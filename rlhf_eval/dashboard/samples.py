@@ -13,7 +13,7 @@ import pandas as pd
 
 # metrics that need references or ground truth: "quality" as the task defines it
 QUALITY_METRICS = ("gold", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf",
-                   "bertscore_f")
+                   "bertscore_f", "moverscore", "bartscore_f")
 PROXY_METRIC = "reward"
 TEXT_COLS = ["sample_id", "prompt", "references"]
 

@@ -161,7 +161,7 @@ class BertScoreMetric(Metric):
                  idf: bool = False, rescale_with_baseline: bool = False, lang: str = "en",
                  baseline_path: str | None = None, multi_ref: str = "max",
                  batch_size: int = 64, device: str | None = "auto", dtype: str = "fp32",
-                 use_fast_tokenizer: bool = False):
+                 use_fast_tokenizer: bool = False, compute_baseline: bool = False):
         from ...models import minilm_path, pick_device
 
         if model_type is None:
@@ -186,6 +186,8 @@ class BertScoreMetric(Metric):
         self.batch_size, self.dtype, self.use_fast = batch_size, dtype, bool(use_fast_tokenizer)
         self.device = pick_device(device)
         self.baseline_path = baseline_path
+        self.compute_baseline = bool(compute_baseline)  # see bertscore_baseline.py
+        self._rescale_note = None  # set when the baseline is computed here
         self._baseline = self._load_baseline() if self.rescale else None
         self._idf_cache: dict[str, dict] = {}
 
@@ -197,11 +199,21 @@ class BertScoreMetric(Metric):
         path = self.baseline_path or os.path.join(
             os.path.dirname(bert_score.__file__), "rescale_baseline", self.lang,
             f"{self.model_type}.tsv")
+        if self.compute_baseline and not self.baseline_path and not Path(path).is_file():
+            # no shipped baseline for this encoder: compute one offline (bertscore_baseline.py)
+            from . import bertscore_baseline as bb
+
+            scorer = plain_pair_scorer(self.model_type, self.num_layers, device=self.device)
+            path, meta = bb.ensure_baseline(self.model_type, self.num_layers, scorer,
+                                            n_pairs=bb.DEFAULT_PAIRS)
+            self._rescale_note = (f"computed:{meta['corpus_sha1']}:{meta['n_pairs']}pairs:"
+                                  f"seed{meta['seed']}")
         if not Path(path).is_file():
             raise ConfigError(
                 f"bertscore: rescale_with_baseline needs a baseline file, and none exists at "
                 f"{path} (bert-score ships baselines only for some hub models and languages; "
-                "compute one for this model and pass baseline_path=, or turn rescaling off)")
+                "pass compute_baseline=True to compute one offline from the bundled corpus, "
+                "or a baseline_path=, or turn rescaling off)")
         import pandas as pd
 
         table = pd.read_csv(path)
@@ -209,7 +221,11 @@ class BertScoreMetric(Metric):
             raise ConfigError(f"bertscore: baseline file {path} has no row for layer "
                               f"{self.num_layers}")
         # the same row/columns bert_score reads: row num_layers, columns P, R, F
-        return table.iloc[self.num_layers].to_numpy()[1:].astype(np.float32)
+        row = table.iloc[self.num_layers].to_numpy()[1:].astype(np.float32)
+        if np.isnan(row).any():
+            raise ConfigError(f"bertscore: baseline file {path} has no values for layer "
+                              f"{self.num_layers}")
+        return row
 
     def signature(self) -> str:
         from importlib.metadata import version
@@ -220,6 +236,10 @@ class BertScoreMetric(Metric):
             digest = hashlib.sha1(cfg.read_bytes()).hexdigest()[:8] if cfg.is_file() else "?"
             model = f"{Path(model).name}@{digest}"
         rescale = "no" if not self.rescale else ("custom" if self.baseline_path else "yes")
+        if self._baseline is not None and (self._rescale_note or self.baseline_path):
+            # the values themselves: a stored score says exactly how it was rescaled
+            rescale = (f"{self._rescale_note or 'custom'}:b="
+                       + "/".join(f"{v:.4f}" for v in self._baseline))
         return "|".join([
             "bertscore", f"bert-score={version('bert-score')}",
             f"transformers={version('transformers')}", f"model={model}",
@@ -318,6 +338,19 @@ class BertScoreMetric(Metric):
                 for k in self.score_names:
                     out[key][k][batches[key].index] = scores[k]
         return out
+
+
+def plain_pair_scorer(model_type: str, num_layers: int, *, device="auto", batch_size: int = 64):
+    """``(hyps, refs) -> (N, 3)`` P, R, F of plain BERTScore (one reference each, no idf, no
+    rescaling): what a rescale baseline averages (bertscore_baseline.py)."""
+    metric = BertScoreMetric(model_type=model_type, num_layers=num_layers, idf=False,
+                             rescale_with_baseline=False, device=device, batch_size=batch_size)
+
+    def score(hyps: list[str], refs: list[str]) -> np.ndarray:
+        s = metric.sentence_scores(predictions=hyps, references=[[r] for r in refs])
+        return np.stack([s["bertscore_p"], s["bertscore_r"], s["bertscore_f"]], axis=1)
+
+    return score
 
 
 _MATCH_CHUNK = 64  # candidates matched per batched product (bounds memory: B*K*Lr*Lh floats)
