@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="preference pairs or rankings")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--adapter", help="input layout adapter, e.g. hh-rlhf")
+    p.add_argument("--split", help="split of a saved DatasetDict (required when it has "
+                   "several)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
@@ -48,7 +50,7 @@ def run(args) -> int:
     from ..training.reward_data import read_pairs
     from ..training.reward_scoring import RewardScorer
 
-    pairs, _ = read_pairs(args.data, adapter=args.adapter)
+    pairs, _ = read_pairs(args.data, adapter=args.adapter, split=args.split)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
                           max_length=args.max_length, bf16=args.bf16, progress=True)
     r_c, r_r = scorer.score_pairs(pairs)

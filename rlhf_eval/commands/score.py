@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--kind", choices=["auto", "sample", "pair", "ranking"], default="auto")
     p.add_argument("--adapter", help="input layout adapter, e.g. hh-rlhf")
+    p.add_argument("--split", help="split of a saved DatasetDict (required when it has "
+                   "several)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
@@ -46,12 +48,13 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
 
-    from ..io import atomic_write, guess_kind, read_records
+    from ..io import atomic_write, guess_kind, read_records, require_split
     from ..training.reward_scoring import RewardScorer
 
-    kind = ("pair" if args.adapter else guess_kind(args.data)) if args.kind == "auto" \
-        else args.kind
-    records = read_records(args.data, kind, adapter=args.adapter).records
+    require_split(args.data, args.split)
+    kind = ("pair" if args.adapter else guess_kind(args.data, split=args.split)) \
+        if args.kind == "auto" else args.kind
+    records = read_records(args.data, kind, adapter=args.adapter, split=args.split).records
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
                           max_length=args.max_length, bf16=args.bf16, progress=True)
     rows = _rows_for(records, kind, scorer)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,20 @@ BASELINES = ("sft", "references", "previous")
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
+# EvalConfig field -> the flag of `rlhf-eval eval` that sets it (errors name what users type)
+FLAGS = {"checkpoints": "--checkpoint", "do_sample": "--sample", "progress": "--no-progress",
+         "include_baseline": "--no-baseline", "include_references": "--no-references"}
+NO_FLAG = ("metric_options", "tie_tolerance", "n_bootstrap", "bt_l2", "score_batch_size",
+           "score_chunk")
+
+
+def flag(name: str) -> str:
+    """How a user sets EvalConfig field ``name``: its CLI flag, else its config key."""
+    if name in NO_FLAG:
+        return f"config key {name!r}"
+    return f"{FLAGS.get(name, '--' + name.replace('_', '-'))} [{name}]"
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Defaults < YAML (``--config``) < CLI flags (:func:`rlhf_eval.config.load_config`)."""
@@ -51,6 +66,9 @@ class EvalConfig:
     store: str | None = None             # default: <run>/results.sqlite
     prompts: str | None = None           # JSONL of Sample records (prompt, references, id, meta)
     checkpoints: tuple[str, ...] = ()    # explicit checkpoint folders (any from_pretrained dir)
+    completions: str | None = None       # completions generated elsewhere (see .completions)
+    split: str | None = None             # split of a saved DatasetDict (prompts/completions)
+    baseline_checkpoint: str | None = None  # completions: which checkpoint is the baseline
     baseline_model: str | None = None    # overrides run.json policy_init (the SFT model)
     ref_model: str | None = None         # overrides run.json ref_model (KL reference)
     reward_model: str | None = None      # overrides run.json reward_model
@@ -81,18 +99,41 @@ class EvalConfig:
     progress: bool = True
 
     def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems) if len(problems) == 1 else
+                              f"{len(problems)} problems:\n  " + "\n  ".join(problems),
+                              problems=problems)
+
+    def problems(self) -> list[str]:
+        """Every inconsistency of the settings, named by their CLI flags (all at once)."""
+        out = []
         if self.baseline not in BASELINES:
-            raise ConfigError(f"baseline must be one of {BASELINES}, found {self.baseline!r}")
+            out.append(f"{flag('baseline')}: the win-rate baseline must be one of "
+                       f"{', '.join(BASELINES)}, found {self.baseline!r}")
         if self.tie_policy not in ("half", "exclude"):
-            raise ConfigError(f"tie_policy must be 'half' or 'exclude', found "
-                              f"{self.tie_policy!r}")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ConfigError(f"max_samples must be >= 1, found {self.max_samples}")
-        if not self.run and not self.checkpoints and not self.baseline_model:
-            raise ConfigError("nothing to evaluate: pass --run (a run folder) or checkpoints/"
-                              "baseline_model in the config")
+            out.append(f"{flag('tie_policy')}: expected 'half' or 'exclude', found "
+                       f"{self.tie_policy!r}")
+        for name in ("max_samples", "max_new_tokens", "batch_size", "score_batch_size",
+                     "score_chunk", "n_bootstrap", "max_prompt_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                out.append(f"{flag(name)}: expected >= 1, found {value}")
+        if not 0 < self.confidence < 1:
+            out.append(f"{flag('confidence')}: expected a level in (0, 1), found "
+                       f"{self.confidence}")
+        if self.temperature <= 0:
+            out.append(f"{flag('temperature')}: expected > 0, found {self.temperature}")
+        if not (self.run or self.checkpoints or self.baseline_model or self.completions):
+            out.append("nothing to evaluate: pass --run (a run folder), --completions FILE, or "
+                       "--checkpoint/--baseline-model")
+        if self.completions and (self.run or self.checkpoints):
+            out.append("--completions evaluates text generated elsewhere: it cannot be "
+                       "combined with --run or --checkpoint")
         if not isinstance(self.metric_options, dict):
-            raise ConfigError("metric_options must map a metric name to its options")
+            out.append(f"{flag('metric_options')}: expected a mapping of metric name to its "
+                       "options")
+        return out
 
     def generation(self):
         from .generation import GenerationSettings
@@ -230,35 +271,78 @@ class Suite:
     def __init__(self, cfg: EvalConfig):
         from ..config import to_dict
 
-        self.cfg = cfg
+        from .eval_checks import localize_run_json, validate
+
+        self.cfg = cfg = validate(cfg)  # every settings problem at once, before any model
         self.run_dir = Path(cfg.run) if cfg.run else None
-        if self.run_dir is not None and not self.run_dir.is_dir():
-            raise ConfigError(f"run folder {self.run_dir} does not exist")
         self.run_json = read_run_json(self.run_dir) if self.run_dir else {}
-        self.sources = resolve_sources(cfg, self.run_json)
-        self.run_name = cfg.run_name or (self.run_dir.resolve().name if self.run_dir else
-                                         "default")
-        store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else None)
-        if store_path is None:
-            raise ConfigError("pass store: (a results file) when evaluating without --run")
-        prompts = cfg.prompts or _source(self.run_json.get("eval_prompts"))
-        if prompts is None:
-            raise ConfigError("no prompts to evaluate on: pass --prompts FILE (a JSONL of "
-                              "Sample records, e.g. the lab's prompts_eval.jsonl)")
-        self.samples = load_samples(prompts, cfg.max_samples)
+        # paths in run.json are relative to the run folder: a moved or copied run still works
+        local, _ = localize_run_json(self.run_dir, self.run_json)
+        self.sources = resolve_sources(cfg, local)
+        self.baseline_name = BASELINE
+        self.imported = None  # completions generated elsewhere: no policy is loaded
+        if cfg.completions:
+            store_path, prompts = self._read_completions()
+        else:
+            self.run_name = cfg.run_name or (self.run_dir.resolve().name if self.run_dir else
+                                             "default")
+            store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else
+                                       None)
+            if store_path is None:
+                raise ConfigError("pass --store FILE (a results file) when evaluating without "
+                                  "--run")
+            prompts = cfg.prompts or _source(local.get("eval_prompts"))
+            if prompts is None:
+                raise ConfigError("no prompts to evaluate on: pass --prompts FILE (a JSONL of "
+                                  "Sample records, e.g. the lab's prompts_eval.jsonl)")
+            self.samples = load_samples(prompts, cfg.max_samples)
         self.gen = cfg.generation()
         self.gen_signature = self.gen.signature()
+        if self.imported is not None:
+            from .completions import IMPORTED_SIGNATURE
+
+            self.gen_signature = IMPORTED_SIGNATURE
         self.metrics = self._build_metrics()
         self._check_reference_counts(prompts)
         self.store = open_store(store_path)
-        self.store.add_run(self.run_name, path=str(self.run_dir) if self.run_dir else None,
-                           config=to_dict(cfg), gen_signature=self.gen_signature)
+        run_id = self.run_json.get("run_id")
+        if self.run_dir is not None and not cfg.run_name:
+            # a moved or copied run is the same run: found by its id (or its recorded name)
+            self.run_name = self.store.run_for(run_id, self.run_json.get("name")) or \
+                self.run_name
+        self.store.add_run(self.run_name, path=self._run_path_for_store(store_path),
+                           config=dict(to_dict(cfg), **({"run_id": run_id} if run_id else {})),
+                           gen_signature=self.gen_signature)
         self.store.add_samples((s.sample_id, s.prompt, s.references, s.meta)
                                for s in self.samples)
         self._ref_model = None
         self._tokenizers: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ set-up
+
+    def _run_path_for_store(self, store_path) -> str | None:
+        """The run folder relative to the store's folder (readers resolve it against the
+        store, not their own working folder), absolute when they share no root."""
+        if self.run_dir is None:
+            return None
+        try:
+            return os.path.relpath(self.run_dir.resolve(), Path(store_path).resolve().parent)
+        except ValueError:  # another drive (Windows)
+            return str(self.run_dir.resolve())
+
+    def _read_completions(self):
+        from .completions import (default_store_and_name, pick_baseline, read_completions,
+                                  samples_of)
+
+        src = self.cfg.completions
+        self.imported = read_completions(src, split=self.cfg.split,
+                                         max_samples=self.cfg.max_samples)
+        self.baseline_name = pick_baseline(self.imported, self.cfg.baseline_checkpoint, src)
+        default_store, default_name = default_store_and_name(src)
+        self.run_name = self.cfg.run_name or default_name
+        self.samples = [EvalSample(r.sample_id, r.prompt, r.references, r.meta)
+                        for r in samples_of(self.imported)]
+        return self.cfg.store or default_store, src
 
     def _build_metrics(self):
         from . import model_metrics  # noqa: F401  (registers reward, kl, gold)
@@ -268,6 +352,16 @@ class Suite:
         self.use_kl = False
         for name in dict.fromkeys(self.cfg.metrics):
             opts = dict(self.cfg.metric_options.get(name, {}))
+            if name == "kl" and self.imported is not None:
+                if tuple(self.cfg.metrics) != DEFAULT_METRICS:
+                    raise ConfigError("--metrics kl needs the policy's log-probs: it cannot be "
+                                      "computed for --completions (text generated elsewhere)")
+                log.info("kl is not computed for imported completions (it needs the policy)")
+                continue
+            if name == "reward" and self.imported is not None and not self.sources.reward \
+                    and tuple(self.cfg.metrics) == DEFAULT_METRICS:
+                log.info("reward is not computed: pass --reward-model to score the completions")
+                continue
             if name == "kl":
                 if self.sources.ref is None:
                     raise ConfigError("metric 'kl' needs a reference model: set ref_model "
@@ -304,6 +398,10 @@ class Suite:
                         "(NULL) for every sample")
 
     def checkpoint_specs(self) -> list[CheckpointSpec]:
+        if self.imported is not None:
+            return [CheckpointSpec(c.name, 0 if c.name == self.baseline_name else c.step,
+                                   str(self.cfg.completions), c.name == self.baseline_name)
+                    for c in self.imported]
         specs = []
         if self.cfg.include_baseline:
             if self.sources.baseline is None:
@@ -374,11 +472,31 @@ class Suite:
 
     # ------------------------------------------------------------------ phase 1
 
+    def _import_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
+        """Completions generated elsewhere: stored like generated ones (gen_signature
+        ``imported``), keyed by the checkpoint's content so an edited file replaces them."""
+        from .completions import IMPORTED_SIGNATURE
+
+        ck = next(c for c in self.imported if c.name == spec.name)
+        model_hash = ck.content_hash()
+        self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
+                                  is_baseline=spec.is_baseline, model_hash=model_hash)
+        rows = [{"gen_id": gen_id_for(self.run_name, spec.name, model_hash, r.sample_id,
+                                      IMPORTED_SIGNATURE),
+                 "run": self.run_name, "checkpoint": spec.name, "sample_id": r.sample_id,
+                 "completion": r.completion, "gen_signature": IMPORTED_SIGNATURE}
+                for r in ck.rows]
+        report.generated += self.store.add_generations(rows)
+
     def _evaluate_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
         from .model_metrics import path_fingerprint
 
-        if not Path(spec.path).exists() and not spec.is_baseline:
-            raise ModelError(f"checkpoint folder {spec.path} does not exist")
+        if self.imported is not None:
+            return self._import_checkpoint(spec, report)
+        from ..hub import check_model_source
+
+        # a folder or a Hub id (`--checkpoint gpt2`); either way the error names it at once
+        check_model_source(spec.path, "baseline model" if spec.is_baseline else "checkpoint")
         model_hash = path_fingerprint(spec.path)
         # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
@@ -528,7 +646,7 @@ class Suite:
         if not any(s.is_baseline for s in specs) and self.cfg.baseline != "references":
             log.warning("no baseline model evaluated: win-rates against it are skipped")
             return
-        pairs = baseline_pairs(ck_steps, self.cfg.baseline, BASELINE)
+        pairs = baseline_pairs(ck_steps, self.cfg.baseline, self.baseline_name or BASELINE)
         kw = dict(tie_policy=self.cfg.tie_policy, confidence=self.cfg.confidence,
                   n_resamples=self.cfg.n_bootstrap, seed=self.cfg.seed)
         rows = winrate_rows(scores, run=self.run_name, judges=judges, pairs=pairs,
@@ -541,11 +659,11 @@ class Suite:
         if any(s.is_baseline for s in specs):
             for j, hib in judges.items():
                 strengths = strengths_for_judge(scores, j, higher_is_better=hib,
-                                                anchor=BASELINE, l2=self.cfg.bt_l2,
+                                                anchor=self.baseline_name, l2=self.cfg.bt_l2,
                                                 tol=self.cfg.tie_tolerance)
                 if strengths:
                     self.store.replace_strengths(
-                        self.run_name, j, strengths, anchor=BASELINE,
+                        self.run_name, j, strengths, anchor=self.baseline_name,
                         signature=f"bradley-terry|judge:{j}|l2:{self.cfg.bt_l2}|"
                                   f"tol:{self.cfg.tie_tolerance}")
 
@@ -605,15 +723,19 @@ def evaluate(run_dir: str | None = None, *, config: "str | EvalConfig | None" = 
     :class:`EvalConfig` fields (they win over the file or object). The
     :class:`SuiteReport` is in ``df.attrs["report"]`` and the store path in
     ``df.attrs["store"]``; read everything else with :class:`rlhf_eval.store.ResultsStore`.
+    ``completions="outputs.jsonl"`` evaluates completions generated elsewhere instead of a
+    run (:mod:`rlhf_eval.evaluation.completions`).
     """
-    from ..config import load_config
+    from ..config import merged_values
 
     if run_dir is not None:
         overrides["run"] = str(run_dir)
     if isinstance(config, EvalConfig):
         cfg = dataclasses.replace(config, **overrides) if overrides else config
     else:
-        cfg = load_config(EvalConfig, config, overrides)
+        from .eval_checks import validate
+
+        cfg = validate(merged_values(config, overrides), where=str(config or "config"))
     suite = Suite(cfg)
     try:
         report = suite.watch() if cfg.watch else suite.run_once()

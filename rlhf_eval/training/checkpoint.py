@@ -72,3 +72,16 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 def write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def relative_to_run(value, run_dir: str | Path):
+    """A path recorded in run.json: relative to the run folder when it is a local file or
+    folder (the run can then be moved or copied together with what it points to), else
+    unchanged (a Hub id, ``<in-memory>``)."""
+    if not isinstance(value, (str, os.PathLike)) or str(value).startswith("<") \
+            or not os.path.exists(value):
+        return value
+    try:
+        return os.path.relpath(Path(value).resolve(), Path(run_dir).resolve())
+    except ValueError:  # another drive (Windows)
+        return str(Path(value).resolve())

@@ -110,6 +110,9 @@ def load_reward_model(name_or_path: str, *, device=None, dtype=None,
     """Load a saved one-label RM and its tokenizer for scoring (eval mode)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from ..hub import check_model_source
+
+    check_model_source(name_or_path, "reward model")
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -159,6 +162,9 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from ..hub import check_model_source
+
+    check_model_source(base, "reward model backbone")
     with tempfile.TemporaryDirectory() as tmp:
         source = _materialise_peft_base(base, tmp) if is_peft_folder(base) else base
         try:
