@@ -266,6 +266,9 @@ def save_reward_model(loaded: LoadedRewardModel, out: str | Path, *,
     model = loaded.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # a plain folder every loader can read
+    # one unbounded score: without this, pipeline("text-classification") applies a sigmoid
+    # to a one-label model (its default for num_labels == 1) and the numbers differ
+    model.config.problem_type = "regression"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
