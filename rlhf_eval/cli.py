@@ -66,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from .quiet import configure
+
+    # clean logs: bars only on a terminal and without --no-progress; library chatter off
+    configure(progress=getattr(args, "progress", None) is not False
+              and not getattr(args, "no_progress", False), verbose=args.verbose)
     try:
         return int(args._run(args) or 0)
     except RlhfEvalError as exc:

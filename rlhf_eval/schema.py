@@ -214,7 +214,10 @@ class Sample(_Record):
 
     kind: ClassVar[str] = "sample"
     FIELDS: ClassVar[set[str]] = {"prompt", "completion", "references", "system", "id", "meta",
-                                  "input"}
+                                  "input", "checkpoint", "step"}
+    # completions files (`eval --completions`) name the checkpoint and training step of each
+    # row; a Sample keeps them in meta, so `score`/`data validate` read those files as they are
+    META_FIELDS: ClassVar[tuple[str, ...]] = ("checkpoint", "step")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> "Sample":
@@ -224,6 +227,9 @@ class Sample(_Record):
         if "prompt" not in d and "input" in d:  # summarisation data calls the source "input"
             d["prompt"] = d.pop("input")
         d.pop("input", None)
+        extra = {k: d.pop(k) for k in cls.META_FIELDS if d.get(k) is not None}
+        if extra:
+            d["meta"] = {**(_meta(d) if d.get("meta") is not None else {}), **extra}
         # An empty completion is a legitimate (bad) model output: metrics must score it, not crash.
         completion = _text(d, "completion", allow_empty=True)
         return cls(_text(d, "prompt", allow_empty=True), completion,

@@ -67,6 +67,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll-seconds", type=float)
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("--export", metavar="DIR", help="also export the store as Parquet to DIR")
+    p.add_argument("--tensorboard", metavar="LOGDIR",
+                   help="also log eval metrics per checkpoint (step = training step) as "
+                        "TensorBoard scalars to LOGDIR (needs rlhf-eval[tracking])")
+    p.add_argument("--wandb", metavar="PROJECT",
+                   help="also log eval metrics per checkpoint to a W&B run in PROJECT "
+                        "(offline unless WANDB_MODE says otherwise; needs rlhf-eval[tracking])")
+    p.add_argument("--wandb-dir", metavar="DIR", help="folder for the W&B run files")
 
 
 _FIELDS = ("completions", "split", "baseline_checkpoint", "include_baseline",
@@ -86,8 +93,21 @@ def run(args: argparse.Namespace) -> int:
     for key in ("metrics", "judges"):  # "rouge bleu" and "rouge,bleu" both work
         if key in overrides:
             overrides[key] = [n for item in overrides[key] for n in item.split(",") if n]
+    from ..errors import ConfigError
+    from ..evaluation.trackers import validate_trackers
+
     # all problems at once, named by flag, before torch or any model is imported
-    cfg = validate(merged_values(args.config, overrides), where=args.config or "config")
+    tracker_problems = validate_trackers(args.tensorboard, args.wandb)
+    try:
+        cfg = validate(merged_values(args.config, overrides), where=args.config or "config")
+    except ConfigError as exc:
+        if not tracker_problems:
+            raise
+        problems = exc.problems + tracker_problems
+        raise ConfigError(f"{len(problems)} problems:\n  " + "\n  ".join(problems),
+                          problems=problems) from None
+    if tracker_problems:
+        raise ConfigError("; ".join(tracker_problems), problems=tracker_problems)
     from ..evaluation.suite import Suite
 
     suite = Suite(cfg)
@@ -98,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         winrates = suite.store.winrates(suite.run_name)
         if args.export:
             suite.store.export(args.export, "parquet")
+        _log_trackers(args, suite, summary, winrates, cfg)
     finally:
         suite.close()
     print(f"run {report.run}: {len(report.checkpoints)} checkpoint(s), {report.generated} new "
@@ -120,3 +141,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"rlhf-eval eval: error: checkpoint {f}", file=sys.stderr)
         return 2
     return 0
+
+
+def _log_trackers(args, suite, summary, winrates, cfg) -> None:
+    if not (args.tensorboard or args.wandb):
+        return
+    from ..evaluation.trackers import log_tensorboard, log_wandb, points
+
+    pts = points(summary, winrates, cfg.tie_policy)
+    if args.tensorboard:
+        log_tensorboard(args.tensorboard, pts)
+        print(f"tensorboard: {sum(map(len, pts.values()))} scalar(s) at {len(pts)} step(s) "
+              f"-> {args.tensorboard}")
+    if args.wandb:
+        where = log_wandb(args.wandb, suite.run_name, pts, directory=args.wandb_dir,
+                          config={"run": suite.run_name, "store": str(suite.store.path)})
+        print(f"wandb: {len(pts)} step(s) logged to project {args.wandb} -> {where}")

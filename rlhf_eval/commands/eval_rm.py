@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the default when stderr is not a terminal)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -52,7 +54,8 @@ def run(args) -> int:
 
     pairs, _ = read_pairs(args.data, adapter=args.adapter, split=args.split)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
-                          max_length=args.max_length, bf16=args.bf16, progress=True)
+                          max_length=args.max_length, bf16=args.bf16,
+                          progress=not args.no_progress)
     r_c, r_r = scorer.score_pairs(pairs)
     analysis = analyze_reward_model(r_c, r_r, pairs, seed=args.seed,
                                     n_resamples=args.n_resamples, n_bins=args.bins)
