@@ -73,8 +73,10 @@ def _references(value: Any, where: dict) -> tuple[str, ...]:
 
 
 def _step(value: Any, where: dict) -> int | None:
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or value == "" or (isinstance(value, float) and value != value):
         return None
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):  # CSV cells are text
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise DataError(f"expected an integer training step, found {value!r}", field="step",
                         **where)
