@@ -66,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from .quiet import configure
+    from .quiet import configured
 
     # clean logs: bars only on a terminal and without --no-progress; library chatter off
-    configure(progress=getattr(args, "progress", None) is not False
-              and not getattr(args, "no_progress", False), verbose=args.verbose)
+    progress = getattr(args, "progress", None) is not False and \
+        not getattr(args, "no_progress", False)
     try:
-        return int(args._run(args) or 0)
+        with configured(progress=progress, verbose=args.verbose):
+            return int(args._run(args) or 0)
     except RlhfEvalError as exc:
         print(f"rlhf-eval {args.command}: error: {exc}", file=sys.stderr)
         return 2

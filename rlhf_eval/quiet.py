@@ -16,6 +16,7 @@ Only the standard library is imported here.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -69,6 +70,38 @@ def is_interactive(stream=None) -> bool:
         return False
 
 
+_ENV_KEYS = ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "NO_COLOR", "TRANSFORMERS_VERBOSITY",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS", "WANDB_SILENT")
+_LOGGERS = ("transformers", "peft", "accelerate", "datasets", "huggingface_hub")
+
+
+@contextlib.contextmanager
+def configured(*, progress: bool = True, verbose: bool = False):
+    """:func:`configure` for the length of one command, then everything is put back (the
+    CLI's ``main`` is also called in-process, by tests and notebooks)."""
+    env = {k: os.environ.get(k) for k in _ENV_KEYS}
+    levels = {n: logging.getLogger(n).level for n in _LOGGERS}
+    from tqdm import std
+
+    tqdm_init = std.tqdm.__init__
+    tlog = sys.modules.get("transformers.utils.logging")
+    bars = tlog.is_progress_bar_enabled() if tlog is not None else None
+    try:
+        yield configure(progress=progress, verbose=verbose)
+    finally:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+        std.tqdm.__init__ = tqdm_init
+        tlog = sys.modules.get("transformers.utils.logging")
+        if tlog is not None and bars is not None and bars != tlog.is_progress_bar_enabled():
+            (tlog.enable_progress_bar if bars else tlog.disable_progress_bar)()
+
+
 def configure(*, progress: bool = True, verbose: bool = False) -> bool:
     """Set up output for one CLI process; returns whether progress bars are shown."""
     install_filters()
@@ -81,7 +114,7 @@ def configure(*, progress: bool = True, verbose: bool = False) -> bool:
     if not verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-        for name in ("transformers", "peft", "accelerate", "datasets", "huggingface_hub"):
+        for name in _LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
     if not is_interactive():
         os.environ.setdefault("WANDB_SILENT", "true")

@@ -271,7 +271,10 @@ class Suite:
     def __init__(self, cfg: EvalConfig):
         from ..config import to_dict
 
+        from ..quiet import install_filters
         from .eval_checks import localize_run_json, validate
+
+        install_filters()  # warnings the suite makes moot (it truncates inputs itself)
 
         self.cfg = cfg = validate(cfg)  # every settings problem at once, before any model
         self.run_dir = Path(cfg.run) if cfg.run else None

@@ -81,7 +81,7 @@ def log_wandb(project: str, run_name: str, pts: dict[int, dict[str, float]], *,
         for step, tags in pts.items():  # ascending: W&B steps only go forward
             run.log(tags, step=step)
     finally:
-        run.finish(quiet=True)
+        run.finish()
     return str(run.dir)
 
 
