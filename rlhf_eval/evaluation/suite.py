@@ -223,9 +223,11 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
     or the explicit folders (step from trailing digits, else their order)."""
     found: list[CheckpointSpec] = []
     if explicit:
-        for k, p in enumerate(explicit, 1):
-            name = Path(p).name or str(p)
+        names = [Path(p).name or str(p) for p in explicit]
+        for k, (p, name) in enumerate(zip(explicit, names), 1):
             m = re.search(r"(\d+)$", name)
+            if names.count(name) > 1:  # a sweep: r8/checkpoint-500, r16/checkpoint-500
+                name = "/".join(Path(p).parts[-2:])
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
     elif run_dir is not None:
         for child in Path(run_dir).iterdir():

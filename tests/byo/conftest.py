@@ -30,10 +30,10 @@ def build_world(root: Path) -> dict:
     prompts = lab.prompts("eval")[:N_PROMPTS]
     write_records(root / "prompts.jsonl", prompts)
     corpus = [s.prompt + s.completion for s in lab.sft_samples()[:80]]
-    tok = train_bpe_tokenizer(corpus, vocab_size=400, model_max_length=128)
+    tok = train_bpe_tokenizer(corpus, vocab_size=400, model_max_length=1024)
     sft = root / "sft"
     model = build_tiny_causal_lm(tok, TinyModelConfig(n_layer=1, n_embd=32, n_head=2,
-                                                      max_positions=128, seed=0))
+                                                      max_positions=1024, seed=0))
     model.save_pretrained(sft)
     tok.save_pretrained(sft)
     rm = build_reward_model(str(sft), seed=1)

@@ -102,3 +102,13 @@ def test_dashboard_resolves_run_paths_against_the_store(fresh_world, tmp_path, m
     assert run_folders(store, runs) == {"run": run.resolve()}
     assert run_folder(store, None) is None
     assert run_folder(store, str(tmp_path)) == tmp_path
+
+
+def test_lora_sweep_checkpoints_with_the_same_folder_name_stay_apart(tmp_path):
+    from rlhf_eval.evaluation.suite import discover_checkpoints
+
+    paths = [str(tmp_path / "r8" / "checkpoint-500"), str(tmp_path / "r16" / "checkpoint-500"),
+             str(tmp_path / "other-2")]
+    specs = discover_checkpoints(None, paths)
+    assert sorted((s.name, s.step) for s in specs) == [
+        ("other-2", 2), ("r16/checkpoint-500", 500), ("r8/checkpoint-500", 500)]
