@@ -112,3 +112,14 @@ def test_lora_sweep_checkpoints_with_the_same_folder_name_stay_apart(tmp_path):
     specs = discover_checkpoints(None, paths)
     assert sorted((s.name, s.step) for s in specs) == [
         ("other-2", 2), ("r16/checkpoint-500", 500), ("r8/checkpoint-500", 500)]
+
+
+def test_trl_style_output_folder_without_run_json(fresh_world, capsys):
+    """An HF-Trainer/TRL output folder: checkpoint-<step>/ and no run.json; one command."""
+    run = fresh_world["run"]
+    (run / "run.json").unlink()
+    assert main(["eval", "--run", str(run), "--baseline-model", str(fresh_world["sft"]),
+                 "--reward-model", str(fresh_world["rm"]), "--prompts",
+                 str(fresh_world["prompts"]), "--metrics", "length,reward", "--judges",
+                 "reward", "--max-new-tokens", "2", "--no-progress"]) == 0
+    assert "run run: 2 checkpoint(s)" in capsys.readouterr().out
