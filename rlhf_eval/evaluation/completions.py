@@ -174,7 +174,7 @@ def samples_of(checkpoints: Iterable[ImportedCheckpoint]) -> list[ImportedRow]:
 
 
 def default_store_and_name(source: str) -> tuple[Path, str]:
-    """``<file's folder>/results.sqlite`` and the file's stem as the run name."""
-    p = Path(source)
-    return p.parent / "results.sqlite" if p.is_file() else p / "results.sqlite", \
-        (p.name.split(".")[0] or "completions")
+    """``<file's folder>/results.sqlite`` (beside a save_to_disk folder, never inside it)
+    and the file's name without extensions as the run name."""
+    p = Path(source).resolve()
+    return p.parent / "results.sqlite", (p.name.split(".")[0] or "completions")

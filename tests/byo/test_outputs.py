@@ -142,3 +142,27 @@ def test_hf_evaluate_bridge_offline_same_numbers(tmp_path, monkeypatch):
     bleu = evaluate.load(module_path(), "bleu").compute(predictions=preds, references=refs)
     want = sacrebleu.corpus_bleu(preds, [[r[0] for r in refs]]).score
     assert bleu["bleu"] == pytest.approx(want, abs=1e-9)
+
+
+def test_saved_encoder_rm_reproduces_with_pipeline(tmp_path):
+    """Encoders read (prompt, completion) as a text pair; `score` cuts over-long pairs from
+    the left of the prompt, which the pipeline does with truncation="only_first"."""
+    from transformers import pipeline
+
+    from rlhf_eval.models import minilm_path
+    from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
+    from rlhf_eval.training.reward_scoring import RewardScorer
+
+    rm = build_reward_model(minilm_path(), seed=0)
+    assert rm.fmt == "pair"
+    save_reward_model(rm, tmp_path / "rm", max_length=64)
+    scorer = RewardScorer(str(tmp_path / "rm"), device="cpu")
+    pipe = pipeline("text-classification", model=str(tmp_path / "rm"), device="cpu")
+    prompts = ["Summarize: the cat sat.", "Hi", " ".join(["word"] * 200) + " Tell me more."]
+    completions = [" A cat sat.", " Hello there", " " + " ".join(["answer"] * 30)]
+    short = [{"text": p, "text_pair": c} for p, c in zip(prompts[:2], completions[:2])]
+    np.testing.assert_allclose([r["score"] for r in pipe(short)],
+                               scorer.score(prompts[:2], completions[:2]), atol=1e-5)
+    pairs = [{"text": p, "text_pair": c} for p, c in zip(prompts, completions)]
+    got = [r["score"] for r in pipe(pairs, truncation="only_first")]
+    np.testing.assert_allclose(got, scorer.score(prompts, completions), atol=1e-5)
