@@ -75,11 +75,12 @@ def write_json(path: Path, data) -> None:
 
 
 def relative_to_run(value, run_dir: str | Path):
-    """A path recorded in run.json: relative to the run folder when it is a local file or
-    folder (the run can then be moved or copied together with what it points to), else
-    unchanged (a Hub id, ``<in-memory>``)."""
+    """A path recorded in run.json. A relative path (relative to wherever training was
+    launched, meaningless later) becomes relative to the run folder, so the run can be moved
+    or copied together with what it points to; an absolute path, a Hub id or ``<in-memory>``
+    is kept as given."""
     if not isinstance(value, (str, os.PathLike)) or str(value).startswith("<") \
-            or not os.path.exists(value):
+            or os.path.isabs(value) or not os.path.exists(value):
         return value
     try:
         return os.path.relpath(Path(value).resolve(), Path(run_dir).resolve())

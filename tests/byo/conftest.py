@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,6 @@ def build_world(root: Path) -> dict:
     from rlhf_eval.lab import generate_lab, lab_config
     from rlhf_eval.models import (TinyModelConfig, build_tiny_causal_lm, load_causal_lm,
                                   train_bpe_tokenizer)
-    from rlhf_eval.training.checkpoint import relative_to_run
     from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
 
     lab = generate_lab(lab_config("test", seed=0, n_train=40, n_rankings=6))
@@ -47,9 +47,9 @@ def build_world(root: Path) -> dict:
     ck.save_pretrained(run / "checkpoint-5")
     tok.save_pretrained(run / "checkpoint-5")
     (run / "run.json").write_text(json.dumps({
-        "name": "run", "run_id": "0123abcd", "policy_init": relative_to_run(str(sft), run),
-        "ref_model": relative_to_run(str(sft), run),
-        "reward_model": relative_to_run(str(root / "rm"), run),
+        # as the PPO trainer writes it when launched with relative paths: "../sft"
+        "name": "run", "run_id": "0123abcd", "policy_init": os.path.relpath(sft, run),
+        "ref_model": os.path.relpath(sft, run), "reward_model": os.path.relpath(root / "rm", run),
         "train_prompts": "<in-memory>", "config": {}, "seed": 0}))
     return {"root": root, "run": run, "sft": str(sft), "rm": str(root / "rm"),
             "prompts": str(root / "prompts.jsonl"), "samples": prompts}

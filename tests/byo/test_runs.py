@@ -20,20 +20,23 @@ KW = dict(metrics=["length", "reward"], judges=["reward"], max_new_tokens=4,
           max_prompt_tokens=32, batch_size=4, n_bootstrap=50, progress=False)
 
 
-def test_ppo_trainer_writes_relative_paths_and_keeps_its_run_id(world, tmp_path):
+def test_ppo_trainer_writes_relative_paths_and_keeps_its_run_id(world, tmp_path,
+                                                                monkeypatch):
     from rlhf_eval.training.ppo import PPOTrainer
     from rlhf_eval.training.ppo_config import PPOConfig
 
     run = tmp_path / "runs" / "ppo"
     run.mkdir(parents=True)
     trainer = SimpleNamespace(run_dir=run, cfg=PPOConfig(), world=1)
-    sources = {"policy_init": world["sft"], "reward_model": world["rm"],
-               "train_prompts": world["prompts"], "ref_model": "gpt2"}
+    monkeypatch.chdir(world["root"])  # training launched from the folder holding the models
+    sources = {"policy_init": "sft", "reward_model": "rm", "train_prompts": world["prompts"],
+               "ref_model": "gpt2"}
     PPOTrainer._write_run_json(trainer, sources)
     first = json.loads((run / "run.json").read_text())
-    assert first["policy_init"] == os.path.relpath(world["sft"], run)
-    assert (run / first["reward_model"]).resolve() == (tmp_path.parent / world["rm"]).resolve()
-    assert first["ref_model"] == "gpt2"  # a Hub id stays a Hub id
+    # relative to the launch folder -> relative to the run folder; absolute and Hub ids kept
+    assert first["policy_init"] == os.path.relpath(world["root"] / "sft", run)
+    assert (run / first["reward_model"]).resolve() == (world["root"] / "rm").resolve()
+    assert first["train_prompts"] == world["prompts"] and first["ref_model"] == "gpt2"
     assert len(first["run_id"]) == 32
     PPOTrainer._write_run_json(trainer, sources)  # a resume rewrites run.json: same id
     assert json.loads((run / "run.json").read_text())["run_id"] == first["run_id"]
