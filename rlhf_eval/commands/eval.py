@@ -77,10 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 _FIELDS = ("completions", "split", "baseline_checkpoint", "include_baseline",
-           "include_references", "confidence", "run", "prompts", "store", "run_name", "checkpoints", "baseline_model", "ref_model",
-           "reward_model", "tokenizer", "metrics", "judges", "baseline", "tie_policy",
-           "max_samples", "max_new_tokens", "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed",
-           "device", "watch", "poll_seconds", "progress")
+           "include_references", "confidence", "run", "prompts", "store", "run_name",
+           "checkpoints", "baseline_model", "ref_model", "reward_model", "tokenizer", "metrics",
+           "judges", "baseline", "tie_policy", "max_samples", "max_new_tokens",
+           "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed", "device",
+           "watch", "poll_seconds", "progress")
 
 
 def run(args: argparse.Namespace) -> int:
