@@ -94,8 +94,8 @@ def configured(*, progress: bool = True, verbose: bool = False):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        for n, level in levels.items():
-            logging.getLogger(n).setLevel(level)
+        for n, level in levels.items():  # NOTSET would now inherit the CLI's INFO root
+            logging.getLogger(n).setLevel(level or logging.WARNING)
         std.tqdm.__init__ = tqdm_init
         tlog = sys.modules.get("transformers.utils.logging")
         if tlog is not None and bars is not None and bars != tlog.is_progress_bar_enabled():
