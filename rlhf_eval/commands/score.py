@@ -54,7 +54,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
 
     from ..io import atomic_write, guess_kind, read_records, require_split
-    from ..training.reward_scoring import RewardScorer
+    from ..rm.scorer import RewardScorer
 
     require_split(args.data, args.split)
     kind = ("pair" if args.adapter else guess_kind(args.data, split=args.split)) \

@@ -22,7 +22,6 @@ it stopped. Paths in ``run.json`` (policy_init, ref_model, reward_model) can all
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DataError, ModelError
+from ..escape import check_name
+from ..runs import list_checkpoints, read_run_json
 from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, sample_id_for
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ DEFAULT_METRICS = ("rouge", "bleu", "chrf", "bertscore", "length", "distinct", "
                    "reward", "kl", "gold")
 DEFAULT_JUDGES = ("reward", "gold", "rougeL", "bleu", "chrf", "bertscore_f")
 BASELINES = ("sft", "references", "previous")
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 # EvalConfig field -> the flag of `rlhf-eval eval` that sets it (errors name what users type)
@@ -136,7 +136,7 @@ class EvalConfig:
         return out
 
     def generation(self):
-        from .generation import GenerationSettings
+        from ..lm.generate import GenerationSettings
 
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
@@ -197,19 +197,6 @@ class CheckpointSpec:
     is_baseline: bool = False
 
 
-def read_run_json(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
-    if not isinstance(data, dict):
-        raise DataError("expected an object", path=str(path))
-    return data
-
-
 def _source(value: Any) -> str | None:
     """A usable model path from run.json ('<in-memory>' means the trainer got an object)."""
     if not isinstance(value, str) or not value or value.startswith("<"):
@@ -230,10 +217,8 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
                 name = "/".join(Path(p).parts[-2:])
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
     elif run_dir is not None:
-        for child in Path(run_dir).iterdir():
-            m = _CKPT.match(child.name)
-            if m and child.is_dir():
-                found.append(CheckpointSpec(child.name, int(m.group(1)), str(child)))
+        found += [CheckpointSpec(folder.name, step, str(folder))
+                  for step, folder in list_checkpoints(run_dir)]
     return sorted(found, key=lambda c: (c.step, c.name))
 
 
@@ -289,8 +274,9 @@ class Suite:
         if cfg.completions:
             store_path, prompts = self._read_completions()
         else:
-            self.run_name = cfg.run_name or (self.run_dir.resolve().name if self.run_dir else
-                                             "default")
+            self.run_name = check_name(cfg.run_name or (self.run_dir.resolve().name
+                                                        if self.run_dir else "default"),
+                                       "run name")
             store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else
                                        None)
             if store_path is None:
@@ -344,13 +330,13 @@ class Suite:
                                          max_samples=self.cfg.max_samples)
         self.baseline_name = pick_baseline(self.imported, self.cfg.baseline_checkpoint, src)
         default_store, default_name = default_store_and_name(src)
-        self.run_name = self.cfg.run_name or default_name
+        self.run_name = check_name(self.cfg.run_name or default_name, "run name")
         self.samples = [EvalSample(r.sample_id, r.prompt, r.references, r.meta)
                         for r in samples_of(self.imported)]
         return self.cfg.store or default_store, src
 
     def _build_metrics(self):
-        from . import model_metrics  # noqa: F401  (registers reward, kl, gold)
+        from . import model_metrics  # noqa: F401  (registers reward, kl)
         from .metrics import get_metric
 
         metrics = []
@@ -413,7 +399,10 @@ class Suite:
                 raise ConfigError("no baseline model: set baseline_model (or policy_init in "
                                   "run.json), or include_baseline: false")
             specs.append(CheckpointSpec(BASELINE, 0, self.sources.baseline, True))
-        return specs + discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        found = discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        for spec in found:  # names reach reports and CI summaries: printable, one line
+            check_name(spec.name, f"checkpoint folder {spec.path}")
+        return specs + found
 
     # ------------------------------------------------------------------ models
 
@@ -503,6 +492,14 @@ class Suite:
         # a folder or a Hub id (`--checkpoint gpt2`); either way the error names it at once
         check_model_source(spec.path, "baseline model" if spec.is_baseline else "checkpoint")
         model_hash = path_fingerprint(spec.path)
+        model = tok = None
+        known = self.store.checkpoints(self.run_name)
+        stored = known.loc[known["checkpoint"] == spec.name, "model_hash"]
+        if len(stored) and stored.iloc[0] != model_hash:
+            # the folder changed: load it *before* its earlier results are dropped, so a
+            # corrupted overwrite fails with those results intact (and reported as failed)
+            model, tok = self._load_policy(spec)
+            report.models_loaded += 1
         # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
                                   is_baseline=spec.is_baseline, model_hash=model_hash)
@@ -516,8 +513,9 @@ class Suite:
                        and done[s.sample_id] not in have]
         if not todo and not kl_todo:
             return  # nothing to do: the model is not even loaded
-        model, tok = self._load_policy(spec)
-        report.models_loaded += 1
+        if model is None:
+            model, tok = self._load_policy(spec)
+            report.models_loaded += 1
         self._generate(spec, model, tok, model_hash, todo, done, report)
         if self.use_kl:
             self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
@@ -527,7 +525,7 @@ class Suite:
         from tqdm.auto import tqdm
 
         from ..models import pick_device
-        from .generation import generate_batch
+        from ..lm.generate import generate_batch
 
         device = pick_device(self.cfg.device)
         bs = self.gen.batch_size
@@ -551,14 +549,11 @@ class Suite:
     def _score_kl(self, spec, model, tok, samples, done, sig, report) -> None:
         kl = self._kl_metric(model, tok)
         kl.ref = self._reference_model()
+        self.store.set_directions(kl.higher_is_better)
         step = self.cfg.score_chunk
         for start in range(0, len(samples), step):
             chunk = samples[start:start + step]
-            gens = self.store.conn.execute(
-                f"SELECT gen_id, completion FROM generations WHERE gen_id IN "
-                f"({','.join('?' * len(chunk))})", [done[s.sample_id] for s in chunk]
-            ).fetchall()
-            text = dict(gens)
+            text = self.store.completions([done[s.sample_id] for s in chunk])
             preds = [text[done[s.sample_id]] for s in chunk]
             vals = kl.sentence_scores(predictions=preds, prompts=[s.prompt for s in chunk])["kl"]
             report.scores_written += self.store.add_scores(
@@ -582,6 +577,7 @@ class Suite:
     def _score_metrics(self, names: Sequence[str], report: SuiteReport) -> None:
         from tqdm.auto import tqdm
 
+        self.store.set_directions(self.directions())  # report, gates, dashboard read them
         gens = self.store.generations(self.run_name)
         gens = gens[gens["checkpoint"].isin(list(names))]
         table: dict[str, dict[str, tuple[str, str]]] = {}
@@ -682,8 +678,12 @@ class Suite:
             try:
                 self._evaluate_checkpoint(spec, report)
                 good.append(spec)
+                self.store.clear_eval_failure(self.run_name, spec.name)
             except ModelError as exc:
+                # earlier results (if any) stay; the failure is recorded for `report`
                 self.store.drop_empty_checkpoint(self.run_name, spec.name)
+                self.store.record_eval_failure(self.run_name, spec.name, step=spec.step,
+                                               error=str(exc), path=str(spec.path))
                 if spec.is_baseline:
                     raise
                 log.error("checkpoint %s: %s", spec.name, exc)

@@ -71,7 +71,7 @@ def test_eval_completions_cli_store_metrics_winrates_report(world, tmp_path, cap
         length = np.mean([len(_completion(x, ck).split()) for x in samples])
         assert summary.loc[(ck, "length"), "mean"] == pytest.approx(length)
     # the reward metric scored the imported text with the RM, as `score` does
-    from rlhf_eval.training.reward_scoring import RewardScorer
+    from rlhf_eval.rm.scorer import RewardScorer
 
     rs = RewardScorer(world["rm"], device="cpu")
     want = np.mean(rs.score([x.prompt for x in samples],

@@ -17,7 +17,7 @@ from rlhf_eval.cli import main
 def test_saved_rm_reproduces_with_pipeline_defaults(world):
     from transformers import pipeline
 
-    from rlhf_eval.training.reward_scoring import RewardScorer
+    from rlhf_eval.rm.scorer import RewardScorer
 
     cfg = json.loads(open(os.path.join(world["rm"], "config.json")).read())
     assert cfg["problem_type"] == "regression"
@@ -150,8 +150,8 @@ def test_saved_encoder_rm_reproduces_with_pipeline(tmp_path):
     from transformers import pipeline
 
     from rlhf_eval.models import minilm_path
-    from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
-    from rlhf_eval.training.reward_scoring import RewardScorer
+    from rlhf_eval.rm.model import build_reward_model, save_reward_model
+    from rlhf_eval.rm.scorer import RewardScorer
 
     rm = build_reward_model(minilm_path(), seed=0)
     assert rm.fmt == "pair"
