@@ -67,7 +67,7 @@ def localize_run_json(run_dir: str | Path | None, run_json: Mapping[str, Any]
 
 def _coerce_all(cls, values: Mapping[str, Any], where: str, problems: list[str]) -> dict:
     from ..config import _coerce, _suggest
-    from .suite import flag
+    from .eval_config import flag
 
     fields = {f.name for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -85,7 +85,7 @@ def _coerce_all(cls, values: Mapping[str, Any], where: str, problems: list[str])
 
 def _metric_problems(cfg, sources, problems: list[str]) -> None:
     from .metrics import list_metrics
-    from .suite import DEFAULT_METRICS, flag
+    from .eval_config import DEFAULT_METRICS, flag
 
     known = list_metrics()
     for name in cfg.metrics:
@@ -109,7 +109,7 @@ def _metric_problems(cfg, sources, problems: list[str]) -> None:
 
 
 def _file_problems(cfg, run_json: dict, problems: list[str]) -> None:
-    from .suite import flag
+    from .eval_config import flag
 
     if cfg.run and not Path(cfg.run).is_dir():
         problems.append(f"{flag('run')}: run folder {cfg.run} does not exist")
@@ -137,7 +137,7 @@ def _file_problems(cfg, run_json: dict, problems: list[str]) -> None:
 
 def _model_problems(cfg, sources, run_problems: dict[str, str], problems: list[str]) -> None:
     from ..hub import problem_with_source
-    from .suite import flag
+    from .eval_config import flag
 
     overridden = {"policy_init": cfg.baseline_model, "ref_model": cfg.ref_model,
                   "reward_model": cfg.reward_model, "eval_prompts": cfg.prompts}
@@ -170,7 +170,8 @@ def validate(values: Mapping[str, Any] | Any, *, where: str = "config"):
     """An :class:`EvalConfig` from ``values`` (a dict of fields, or an EvalConfig), after
     checking everything that can be checked without loading a model; raises one
     :class:`ConfigError` whose ``problems`` lists every problem found."""
-    from .suite import EvalConfig, read_run_json, resolve_sources
+    from ..runs import read_run_json
+    from .eval_config import EvalConfig, resolve_sources
 
     problems: list[str] = []
     if isinstance(values, EvalConfig):
