@@ -490,7 +490,8 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
     confidence = check_confidence(options.get("confidence", confidence))
 
     with ResultsStore(store_path, readonly=True) as store, store.snapshot():
-        snap = _read_snapshot(store, store_path, run_name, confidence=confidence, seed=seed)
+        snap = _read_snapshot(store, store_path, run_name, confidence=confidence, seed=seed,
+                              run_dir=run_dir)
     run, cks, failed = snap["run"], snap["checkpoints"], snap["failed"]
     scores, summary = snap["scores"], snap["summary"]
     base_rows = cks[cks["is_baseline"] == 1]
@@ -517,7 +518,7 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
 
 
 def _read_snapshot(store, store_path, run_name: str | None, *, confidence: float,
-                   seed: int) -> dict[str, Any]:
+                   seed: int, run_dir: Path | None = None) -> dict[str, Any]:
     """Everything the report reads from the store (call inside one snapshot)."""
     from .errors import DataError
     from .store import REFERENCES
