@@ -87,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USAGE
-    return _run_command(args)
+    from .quiet import configured
+
+    # clean logs: bars only on a terminal and without --no-progress; library chatter off
+    progress = getattr(args, "progress", None) is not False and \
+        not getattr(args, "no_progress", False)
+    with configured(progress=progress, verbose=args.verbose):
+        return _run_command(args)
 
 
 def _run_command(args) -> int:

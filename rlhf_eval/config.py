@@ -68,6 +68,13 @@ def load_config(cls: type[T], path: str | Path | None = None,
                 overrides: Mapping[str, Any] | None = None) -> T:
     """Defaults of ``cls``, updated by the YAML file at ``path``, then by ``overrides``
     (typically the CLI flags the user actually gave; ``None`` values are ignored)."""
+    return from_dict(cls, merged_values(path, overrides),
+                     where=str(path) if path else "config")
+
+
+def merged_values(path: str | Path | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The YAML file's values updated by the non-None ``overrides`` (not yet checked)."""
     import yaml
 
     values: dict[str, Any] = {}
@@ -82,7 +89,7 @@ def load_config(cls: type[T], path: str | Path | None = None,
     for k, v in (overrides or {}).items():
         if v is not None:
             values[k] = v
-    return from_dict(cls, values, where=str(path) if path else "config")
+    return values
 
 
 def to_dict(config: Any) -> dict[str, Any]:

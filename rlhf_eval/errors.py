@@ -50,7 +50,12 @@ class DataError(RlhfEvalError, ValueError):
 
 
 class ConfigError(RlhfEvalError, ValueError):
-    """A configuration key or value that is unknown or invalid."""
+    """A configuration key or value that is unknown or invalid. ``problems`` lists every
+    problem found when several are reported at once."""
+
+    def __init__(self, message: str = "", *, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class ModelError(RlhfEvalError, ValueError):

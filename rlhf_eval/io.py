@@ -561,6 +561,41 @@ def _sources(source, fmt: str | None, split: str | None,
         yield from _hf_sources(_load_from_disk(path), split, path)
 
 
+def iter_rows(source, *, format: str | None = None, split: str | None = None
+              ) -> Iterator[tuple[str, int, str, dict[str, Any]]]:
+    """``(location label, line/row number, unit, raw record)`` of any readable source, before
+    validation, for readers of record shapes of their own (e.g. completions files). A record
+    that is not even a mapping raises its located DataError."""
+    for label, rows in _sources(source, format, split, None):
+        for row in rows:
+            if isinstance(row.data, DataError):
+                raise row.data.at(path=label, line=row.line, unit=row.unit)
+            yield label, row.line, row.unit, row.data
+
+
+def saved_splits(path) -> list[str]:
+    """Split names of a folder written by ``DatasetDict.save_to_disk`` ([] for anything else);
+    read from its ``dataset_dict.json`` so no ``datasets`` import is needed."""
+    marker = Path(path) / "dataset_dict.json" if isinstance(path, (str, os.PathLike)) else None
+    if marker is None or not marker.is_file():
+        return []
+    try:
+        return list(json.loads(marker.read_text(encoding="utf-8")).get("splits", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def require_split(source, split: str | None, flag: str = "--split") -> None:
+    """A saved DatasetDict with several splits must be read one split at a time: reading all
+    of them silently trains on the test split too. The error lists the splits."""
+    splits = saved_splits(source)
+    if split is None and len(splits) > 1:
+        raise DataError(f"this folder is a DatasetDict with splits {splits}: pass {flag} "
+                        f"(e.g. {flag} {splits[0]})", path=str(source))
+    if split is not None and splits and split not in splits:
+        raise DataError(f"no split {split!r}; the DatasetDict has {splits}", path=str(source))
+
+
 def read_records(source, kind: str, *, on_error: str = "raise", format: str | None = None,
                  strict: bool = True, adapter=None, split: str | None = None) -> ReadResult:
     """Read and validate records of ``kind`` (one of ``schema.RECORD_TYPES``).

@@ -131,6 +131,9 @@ def load_tokenizer(name_or_path: str, *, trust_remote_code: bool = False,
     """
     from transformers import AutoTokenizer
 
+    from .hub import check_model_source
+
+    check_model_source(name_or_path, "tokenizer")
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -193,13 +196,34 @@ def is_peft_folder(path: str | os.PathLike) -> bool:
     return Path(path, "adapter_config.json").is_file()
 
 
+def peft_base(path: str | os.PathLike) -> str | None:
+    """The base model named by a peft adapter folder (None for anything else)."""
+    if not is_peft_folder(path):
+        return None
+    try:
+        cfg = json.loads(Path(path, "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{Path(path, 'adapter_config.json')}: unreadable: {exc}") from exc
+    base = cfg.get("base_model_name_or_path") if isinstance(cfg, dict) else None
+    if not base:
+        raise ModelError(f"{Path(path, 'adapter_config.json')}: field "
+                         "'base_model_name_or_path': expected the base model's id or folder")
+    return str(base)
+
+
 def load_causal_lm(name_or_path: str, *, device=None, dtype=None,
                    trust_remote_code: bool = False, merge_adapters: bool = False):
     """Load a causal LM, full model or PEFT adapters (the base named in adapter_config.json)."""
     from transformers import AutoModelForCausalLM
 
+    from .hub import check_model_source
+
+    check_model_source(name_or_path, "causal LM")
+    base = peft_base(name_or_path)
+    if base is not None:  # a Hub base that cannot load must be named, not the adapter folder
+        check_model_source(base, f"base model of the LoRA adapters in {name_or_path!r}")
     try:
-        if is_peft_folder(name_or_path):
+        if base is not None:
             from peft import AutoPeftModelForCausalLM
 
             model = AutoPeftModelForCausalLM.from_pretrained(
@@ -210,7 +234,8 @@ def load_causal_lm(name_or_path: str, *, device=None, dtype=None,
             model = AutoModelForCausalLM.from_pretrained(
                 name_or_path, dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, json.JSONDecodeError) as exc:
-        raise ModelError(f"cannot load a causal LM from {name_or_path!r}: {exc}") from exc
+        also = f" (LoRA adapters on the base model {base!r})" if base else ""
+        raise ModelError(f"cannot load a causal LM from {name_or_path!r}{also}: {exc}") from exc
     if device is not None:
         model.to(device)
     return model

@@ -436,6 +436,34 @@ def gate_directions(directions: dict[str, bool | None], metrics) -> dict[str, bo
     return {m: True if m not in directions else bool(directions[m]) for m in metrics}
 
 
+def _run_of_folder(store, run_dir: Path | None, held: list[str]) -> str | None:
+    """The stored run that the folder ``run_dir`` is: by run.json's ``run_id`` (a moved or
+    copied run), else its recorded name or the folder's name, else the store's only run.
+    A store that holds several runs, none of them this folder's, is an error naming them
+    (reporting another run than asked would pass or fail CI on the wrong numbers)."""
+    from .errors import ConfigError
+
+    if run_dir is None:
+        return None
+    meta = {}
+    if (run_dir / "run.json").is_file():
+        try:
+            meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        except ValueError:
+            meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    found = store.run_for(meta.get("run_id"), meta.get("name"))
+    if found is None and run_dir.resolve().name in held:
+        found = run_dir.resolve().name
+    if found is None and len(held) == 1:
+        found = held[0]
+    if found is None:
+        raise ConfigError(f"the store of {run_dir} holds the runs {sorted(held)}, none of "
+                          "them this folder's run (by run.json's run_id or the folder name); "
+                          "pass --run-name NAME")
+    return found
+
+
 def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = None,
                       run_name: str | None = None, baseline: str | None = None,
                       checkpoint: str | None = None, gate_specs=(), gate_file=None,
@@ -462,7 +490,8 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
     confidence = check_confidence(options.get("confidence", confidence))
 
     with ResultsStore(store_path, readonly=True) as store, store.snapshot():
-        snap = _read_snapshot(store, store_path, run_name, confidence=confidence, seed=seed)
+        snap = _read_snapshot(store, store_path, run_name, confidence=confidence, seed=seed,
+                              run_dir=run_dir)
     run, cks, failed = snap["run"], snap["checkpoints"], snap["failed"]
     scores, summary = snap["scores"], snap["summary"]
     base_rows = cks[cks["is_baseline"] == 1]
@@ -496,7 +525,7 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
 
 
 def _read_snapshot(store, store_path, run_name: str | None, *, confidence: float,
-                   seed: int) -> dict[str, Any]:
+                   seed: int, run_dir: Path | None = None) -> dict[str, Any]:
     """Everything the report reads from the store (call inside one snapshot)."""
     from .errors import DataError
     from .store import REFERENCES
@@ -504,7 +533,7 @@ def _read_snapshot(store, store_path, run_name: str | None, *, confidence: float
     runs = store.runs()
     if runs.empty:
         raise DataError("the results store holds no run", path=str(store_path))
-    run = run_name or runs["run"].iloc[0]
+    run = run_name or _run_of_folder(store, run_dir, list(runs["run"])) or runs["run"].iloc[0]
     if run not in set(runs["run"]):
         raise ConfigError(f"run {run!r} not in the store; it has {sorted(runs['run'])}")
     gens = store.generations(run)

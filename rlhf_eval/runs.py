@@ -54,6 +54,20 @@ def write_json(path: str | Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
+def relative_to_run(value, run_dir: str | Path):
+    """A path recorded in run.json. A relative path (relative to wherever training was
+    launched, meaningless later) becomes relative to the run folder, so the run can be moved
+    or copied together with what it points to; an absolute path, a Hub id or ``<in-memory>``
+    is kept as given."""
+    if not isinstance(value, (str, os.PathLike)) or str(value).startswith("<") \
+            or os.path.isabs(value) or not os.path.exists(value):
+        return value
+    try:
+        return os.path.relpath(Path(value).resolve(), Path(run_dir).resolve())
+    except ValueError:  # another drive (Windows)
+        return str(Path(value).resolve())
+
+
 def write_run_json(run_dir: str | Path, data: dict) -> None:
     write_json(Path(run_dir) / RUN_JSON, data)
 

@@ -25,17 +25,36 @@ from .errors import DataError
 # field checks: each returns the clean value or raises DataError(field=name)
 
 
+def _is_conversation(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and
+            all(isinstance(m, Mapping) and "role" in m and "content" in m for m in value))
+
+
+def format_hint(d: Mapping[str, Any]) -> str:
+    """Why a record of a known other layout did not parse, and the flag that reads it."""
+    if any(_is_conversation(d.get(k)) for k in ("prompt", "chosen", "rejected", "completion",
+                                                 "messages")):
+        return ("; this looks like conversational data (lists of {role, content} messages, "
+                "TRL's layout): pass --adapter trl")
+    if "prompt" not in d and any(isinstance(d.get(k), str) and "\n\nHuman:" in d[k]
+                                 for k in ("chosen", "rejected")):
+        return ("; this looks like raw HH-RLHF (whole '\\n\\nHuman: ... \\n\\nAssistant:' "
+                "dialogues in chosen/rejected): pass --adapter hh-rlhf")
+    return ""
+
+
 def _required(d: Mapping[str, Any], name: str) -> Any:
     if name not in d or d[name] is None:
-        raise DataError(f"required field is missing (found keys: {sorted(d)})", field=name)
+        raise DataError(f"required field is missing (found keys: {sorted(d)}){format_hint(d)}",
+                        field=name)
     return d[name]
 
 
 def _text(d: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
     value = _required(d, name)
     if not isinstance(value, str):
-        raise DataError(f"expected a string, found {type(value).__name__} {value!r:.60}",
-                        field=name)
+        raise DataError(f"expected a string, found {type(value).__name__} {value!r:.60}"
+                        f"{format_hint(d)}", field=name)
     if not allow_empty and not value.strip():
         raise DataError("expected a non-empty string, found an empty one", field=name)
     return value
@@ -195,7 +214,10 @@ class Sample(_Record):
 
     kind: ClassVar[str] = "sample"
     FIELDS: ClassVar[set[str]] = {"prompt", "completion", "references", "system", "id", "meta",
-                                  "input"}
+                                  "input", "checkpoint", "step"}
+    # completions files (`eval --completions`) name the checkpoint and training step of each
+    # row; a Sample keeps them in meta, so `score`/`data validate` read those files as they are
+    META_FIELDS: ClassVar[tuple[str, ...]] = ("checkpoint", "step")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, strict: bool = True) -> "Sample":
@@ -205,6 +227,9 @@ class Sample(_Record):
         if "prompt" not in d and "input" in d:  # summarisation data calls the source "input"
             d["prompt"] = d.pop("input")
         d.pop("input", None)
+        extra = {k: d.pop(k) for k in cls.META_FIELDS if d.get(k) is not None}
+        if extra:
+            d["meta"] = {**(_meta(d) if d.get("meta") is not None else {}), **extra}
         # An empty completion is a legitimate (bad) model output: metrics must score it, not crash.
         completion = _text(d, "completion", allow_empty=True)
         return cls(_text(d, "prompt", allow_empty=True), completion,

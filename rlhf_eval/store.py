@@ -307,6 +307,25 @@ class ResultsStore:
                 (run, path, json.dumps(config or {}, sort_keys=True, default=str), now(),
                  gen_signature))
 
+    def run_for(self, run_id: str | None, name: str | None = None) -> str | None:
+        """The stored run with this run id (``run.json``'s ``run_id``, kept in the run's
+        config), else a run without an id stored under ``name``; None when neither exists."""
+        rows = self.conn.execute("SELECT run, config_json FROM runs ORDER BY created_at"
+                                 ).fetchall()
+        ids = {}
+        for run, cfg in rows:
+            try:
+                ids[run] = (json.loads(cfg or "{}") or {}).get("run_id")
+            except (ValueError, AttributeError):
+                ids[run] = None
+        if run_id:
+            for run, rid in ids.items():
+                if rid == run_id:
+                    return run
+        if name and name in ids and ids[name] in (None, run_id):
+            return name
+        return None
+
     def add_checkpoint(self, run: str, checkpoint: str, *, step: int, path: str | None = None,
                        is_baseline: bool = False, model_hash: str | None = None) -> bool:
         """Insert or update a checkpoint. If its ``model_hash`` changed (the folder was

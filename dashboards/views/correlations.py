@@ -12,7 +12,7 @@ path = widgets.store_path()
 state = source.store_state(path)
 folders = [path.parent]
 if state.has_results:
-    folders += [Path(p) for p in cached.table(path, "runs")["path"].dropna()]
+    folders += [p for p in source.run_folders(path, cached.table(path, "runs")).values() if p]
 precomputed = C.find_precomputed(folders)
 
 SOURCES = {"summeval": "SummEval (bundled, scored here)",

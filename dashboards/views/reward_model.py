@@ -1,5 +1,4 @@
 """Reward model: accuracy, calibration, reward distributions, length bias, per category."""
-from pathlib import Path
 
 import streamlit as st
 
@@ -11,7 +10,7 @@ st.title("Reward model")
 path = widgets.store_path()
 folders = [path.parent]
 if source.store_state(path).has_results:
-    folders += [Path(p) for p in cached.table(path, "runs")["path"].dropna()]
+    folders += [p for p in source.run_folders(path, cached.table(path, "runs")).values() if p]
 found = RM.find_rm_evals(folders)
 typed = st.text_input("Folder with rm_eval.json (the --out of `rlhf-eval eval-rm`)",
                       value=str(found[0]) if found else "")

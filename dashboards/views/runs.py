@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from rlhf_eval.dashboard import cached, charts, widgets
+from rlhf_eval.dashboard import cached, charts, source, widgets
 from rlhf_eval.dashboard import runs as R
 from rlhf_eval.dashboard.overopt import fit_overoptimization
 from rlhf_eval.errors import RlhfEvalError
@@ -13,7 +13,7 @@ with st.spinner("Summarising every checkpoint (bootstrap intervals; cached after
     summary = cached.table(path, "checkpoint_summary")
 checkpoints = cached.table(path, "checkpoints")
 runs_table = cached.table(path, "runs")
-run_paths = dict(zip(runs_table["run"], runs_table["path"]))
+run_paths = source.run_folders(path, runs_table)  # relative to the store, not to here
 
 all_runs = sorted(summary["run"].unique())
 chosen = st.multiselect("Runs (overlaid)", all_runs, default=all_runs)

@@ -62,7 +62,9 @@ def read(args, source: str):
     """The ReadResult for the common input options (shared with `rlhf-eval agreement`)."""
     from ..adapters import get_adapter, trl_adapter
     from ..errors import DataError
-    from ..io import guess_kind, read_records
+    import logging
+
+    from ..io import guess_kind, read_records, saved_splits
 
     adapter = args.adapter
     if getattr(args, "tokenizer", None):
@@ -75,6 +77,11 @@ def read(args, source: str):
     if kind is None:
         kind = get_adapter(adapter).kinds[0] if adapter else guess_kind(
             source, format=args.format, split=args.split)
+    splits = saved_splits(source)
+    if args.split is None and len(splits) > 1:  # the documented default, said out loud
+        logging.getLogger("rlhf_eval.data").warning(
+            "%s is a DatasetDict: reading ALL its splits %s together; pass --split to read "
+            "one", source, splits)
     return read_records(source, kind, on_error=args.on_error, format=args.format,
                         strict=args.strict, adapter=adapter, split=args.split)
 

@@ -17,10 +17,14 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="preference pairs or rankings")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--adapter", help="input layout adapter, e.g. hh-rlhf")
+    p.add_argument("--split", help="split of a saved DatasetDict (required when it has "
+                   "several)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the default when stderr is not a terminal)")
     from ..threads import add_threads_argument
 
     add_threads_argument(p)
@@ -48,9 +52,10 @@ def run(args) -> int:
     from ..rm.data import read_pairs
     from ..rm.scorer import RewardScorer
 
-    pairs, _ = read_pairs(args.data, adapter=args.adapter)
+    pairs, _ = read_pairs(args.data, adapter=args.adapter, split=args.split)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
-                          max_length=args.max_length, bf16=args.bf16, progress=True)
+                          max_length=args.max_length, bf16=args.bf16,
+                          progress=not args.no_progress)
     r_c, r_r = scorer.score_pairs(pairs)
     analysis = analyze_reward_model(r_c, r_r, pairs, seed=args.seed,
                                     n_resamples=args.n_resamples, n_bins=args.bins)

@@ -4,7 +4,8 @@ Examples:
   rlhf-eval score --model runs/rm --data samples.jsonl --out scores.jsonl
   rlhf-eval score --model runs/rm --data pairs.jsonl --out pair_scores.jsonl --batch-size 64
 
-Output: JSONL, one row per input record in input order: ``index``, ``id`` (samples), and
+Output: JSONL, one row per input record in input order: ``index``, ``id`` (samples),
+``meta`` (when the record has one; a completions file's ``checkpoint``/``step`` are in it), and
 ``reward`` (samples) or ``reward_chosen``/``reward_rejected``/``margin`` (pairs); the first
 line of the log names the RM signature. Scores do not depend on the batch size.
 """
@@ -17,10 +18,14 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output JSONL")
     p.add_argument("--kind", choices=["auto", "sample", "pair", "ranking"], default="auto")
     p.add_argument("--adapter", help="input layout adapter, e.g. hh-rlhf")
+    p.add_argument("--split", help="split of a saved DatasetDict (required when it has "
+                   "several)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (the default when stderr is not a terminal)")
     from ..threads import add_threads_argument
 
     add_threads_argument(p)
@@ -29,14 +34,16 @@ def add_arguments(p) -> None:
 def _rows_for(records, kind, scorer):
     if kind == "sample":
         rewards = scorer.score([r.prompt for r in records], [r.completion for r in records])
-        return [{"index": i, "id": r.id, "reward": float(x)}
-                for i, (r, x) in enumerate(zip(records, rewards))]
+        # id and meta travel with the score, so the output joins back onto the input
+        return [{"index": i, "id": r.id, **({"meta": r.meta} if r.meta else {}),
+                 "reward": float(x)} for i, (r, x) in enumerate(zip(records, rewards))]
     from ..io import to_pairs
 
     pairs = to_pairs(records)
     r_c, r_r = scorer.score_pairs(pairs)
-    return [{"index": i, "reward_chosen": float(c), "reward_rejected": float(r),
-             "margin": float(c - r)} for i, (c, r) in enumerate(zip(r_c, r_r))]
+    return [{"index": i, **({"meta": p.meta} if p.meta else {}), "reward_chosen": float(c),
+             "reward_rejected": float(r), "margin": float(c - r)}
+            for i, (p, c, r) in enumerate(zip(pairs, r_c, r_r))]
 
 
 def run(args) -> int:
@@ -46,14 +53,16 @@ def run(args) -> int:
 
     apply_threads(args.threads)
 
-    from ..io import atomic_write, guess_kind, read_records
+    from ..io import atomic_write, guess_kind, read_records, require_split
     from ..rm.scorer import RewardScorer
 
-    kind = ("pair" if args.adapter else guess_kind(args.data)) if args.kind == "auto" \
-        else args.kind
-    records = read_records(args.data, kind, adapter=args.adapter).records
+    require_split(args.data, args.split)
+    kind = ("pair" if args.adapter else guess_kind(args.data, split=args.split)) \
+        if args.kind == "auto" else args.kind
+    records = read_records(args.data, kind, adapter=args.adapter, split=args.split).records
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
-                          max_length=args.max_length, bf16=args.bf16, progress=True)
+                          max_length=args.max_length, bf16=args.bf16,
+                          progress=not args.no_progress)
     rows = _rows_for(records, kind, scorer)
     with atomic_write(args.out) as fh:
         for row in rows:

@@ -22,6 +22,8 @@ _FLAGS = ("model", "tiny", "epochs", "max_steps", "batch_size", "lr", "seed", "d
 def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="SFT samples (JSONL/JSON/CSV/Parquet/HF)")
     p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--split", help="split of a saved DatasetDict for --data (required when it "
+                   "has several)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", help="Hugging Face id or local path of the starting policy")
     src.add_argument("--tiny", choices=["gpt2", "llama"],
@@ -64,14 +66,15 @@ def run(args) -> int:
     import json
 
     from ..config import load_config
-    from ..io import read_records
+    from ..io import read_records, require_split
     from ..training.sft import SFTConfig, train_sft
 
     overrides = {k: getattr(args, k) for k in _FLAGS}
     if args.no_progress:
         overrides["progress"] = False
     cfg = load_config(SFTConfig, args.config, overrides)
-    samples = read_records(args.data, "sample").records
+    require_split(args.data, args.split)
+    samples = read_records(args.data, "sample", split=args.split).records
     result = train_sft(cfg, samples, args.out, corpus=_corpus(args.tokenizer_corpus))
     print(f"sft: {result.steps} steps on {result.examples} samples in {result.wall_s:.1f} s, "
           f"final loss {result.final_loss:.3f}; saved to {result.out_dir}")

@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
     p.add_argument("--eval-split", type=float, default=0.0,
                    help="hold out this fraction of --data (seeded) when no --eval-data")
     p.add_argument("--adapter", help="input layout adapter, e.g. hh-rlhf")
+    p.add_argument("--split", help="split of a saved DatasetDict for --data (required when it "
+                   "has several)")
+    p.add_argument("--eval-data-split", help="split of a saved DatasetDict for --eval-data")
     p.add_argument("--limit", type=int, default=0,
                    help="train on at most this many pairs (a seeded random subset)")
     p.add_argument("--model", help="backbone id or folder ('minilm' = bundled MiniLM)")
@@ -92,10 +95,11 @@ def run(args) -> int:
 
     apply_threads(cfg.threads)  # 0: auto (the trainer leaves threads alone at 0)
 
-    pairs, read = read_pairs(args.data, adapter=args.adapter)
+    pairs, read = read_pairs(args.data, adapter=args.adapter, split=args.split)
     eval_pairs = None
     if args.eval_data:
-        eval_pairs, _ = read_pairs(args.eval_data, adapter=args.adapter)
+        eval_pairs, _ = read_pairs(args.eval_data, adapter=args.adapter,
+                                   split=args.eval_data_split)
     elif args.eval_split:
         pairs, eval_pairs = _split(pairs, args.eval_split, cfg.seed)
     if args.limit and args.limit < len(pairs):

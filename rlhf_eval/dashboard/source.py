@@ -51,6 +51,24 @@ def configured_store(argv: Sequence[str] | None = None,
     return DEFAULT_STORE
 
 
+def run_folder(store_path: str | os.PathLike, recorded: str | None) -> Path | None:
+    """The run folder a store row names, resolved against the *store's* folder (where the
+    suite records it relative to), never the dashboard's working folder. Older stores
+    recorded it relative to where `eval` ran: used when the store-relative one is missing."""
+    if recorded is None or recorded != recorded or not str(recorded):
+        return None
+    p = Path(recorded)
+    if p.is_absolute():
+        return p
+    here = (Path(store_path).resolve().parent / p).resolve()
+    return here if here.exists() or not p.exists() else p.resolve()
+
+
+def run_folders(store_path: str | os.PathLike, runs: pd.DataFrame) -> dict[str, Path | None]:
+    """run -> its folder, for a :meth:`ResultsStore.runs` table."""
+    return {r: run_folder(store_path, p) for r, p in zip(runs["run"], runs["path"])}
+
+
 ENV_ROOTS = "RLHF_EVAL_ROOTS"  # os.pathsep-separated folders the app may open stores under
 
 

@@ -59,6 +59,14 @@ def path_fingerprint(name_or_path: str | os.PathLike, *, full_hash_limit: int = 
     return ("sha:" if total <= full_hash_limit else "stat:") + h.hexdigest()[:16]
 
 
+def _model_name(path, fingerprint: str) -> str:
+    """How a signature names a model: a Hub id as is; a local folder by its name only, since
+    its content hash identifies it (a moved or copied run keeps its scores)."""
+    if fingerprint.startswith("id:"):
+        return str(path)
+    return Path(str(path)).resolve().name
+
+
 def _versions() -> str:
     import torch
     import transformers
@@ -89,7 +97,8 @@ class RewardMetric(Metric):
         self.calls = 0  # forward batches requested (tests count work with it)
 
     def signature(self) -> str:
-        return (f"reward|rm={self.model_path}|rm_hash={self._fingerprint}|"
+        return (f"reward|rm={_model_name(self.model_path, self._fingerprint)}|"
+                f"rm_hash={self._fingerprint}|"
                 f"max_len={self.max_length or 'model'}|{'bf16' if self.bf16 else 'fp32'}|"
                 f"{_versions()}")
 
@@ -135,7 +144,8 @@ class KLMetric(Metric):
         self.calls = 0
 
     def signature(self) -> str:
-        return (f"kl|estimator=sum_logratio|ref={self.ref_path}|ref_hash={self._ref_fp}|"
+        return (f"kl|estimator=sum_logratio|ref={_model_name(self.ref_path, self._ref_fp)}|"
+                f"ref_hash={self._ref_fp}|"
                 f"max_prompt_tokens={self.max_prompt_tokens}|fp32|{_versions()}")
 
     def _models(self):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,77 +37,8 @@ from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, 
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("rouge", "bleu", "chrf", "bertscore", "length", "distinct", "repetition",
-                   "reward", "kl", "gold")
-DEFAULT_JUDGES = ("reward", "gold", "rougeL", "bleu", "chrf", "bertscore_f")
-BASELINES = ("sft", "references", "previous")
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Defaults < YAML (``--config``) < CLI flags (:func:`rlhf_eval.config.load_config`)."""
-
-    run: str | None = None               # run folder: run.json + checkpoint-<step>/
-    run_name: str | None = None          # name in the store (default: the run folder's name)
-    store: str | None = None             # default: <run>/results.sqlite
-    prompts: str | None = None           # JSONL of Sample records (prompt, references, id, meta)
-    checkpoints: tuple[str, ...] = ()    # explicit checkpoint folders (any from_pretrained dir)
-    baseline_model: str | None = None    # overrides run.json policy_init (the SFT model)
-    ref_model: str | None = None         # overrides run.json ref_model (KL reference)
-    reward_model: str | None = None      # overrides run.json reward_model
-    tokenizer: str | None = None         # default: the checkpoint's own, else the baseline's
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    metric_options: dict = field(default_factory=dict)  # {"rouge": {"use_stemmer": true}}
-    baseline: str = "sft"                # win-rates against: sft | references | previous
-    judges: tuple[str, ...] = DEFAULT_JUDGES
-    tie_policy: str = "half"             # half | exclude
-    tie_tolerance: float = 0.0
-    confidence: float = 0.95
-    n_bootstrap: int = 1000
-    bt_l2: float = 0.01                  # Bradley-Terry ridge, keeps strengths finite
-    seed: int = 0
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 1.0
-    max_prompt_tokens: int = 512
-    batch_size: int = 16                 # generation batch (= one store transaction)
-    score_batch_size: int = 32           # RM / KL forward batch
-    score_chunk: int = 128               # samples per metric transaction
-    max_samples: int | None = None
-    device: str = "auto"
-    threads: int = 0                     # torch CPU threads; 0: auto (rlhf_eval.threads)
-    include_baseline: bool = True
-    include_references: bool = True
-    watch: bool = False
-    poll_seconds: float = 10.0
-    progress: bool = True
-
-    def __post_init__(self):
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) \
-                or self.threads < 0:
-            raise ConfigError(f"threads must be an integer >= 0 (0: auto), found "
-                              f"{self.threads!r}")
-        if self.baseline not in BASELINES:
-            raise ConfigError(f"baseline must be one of {BASELINES}, found {self.baseline!r}")
-        if self.tie_policy not in ("half", "exclude"):
-            raise ConfigError(f"tie_policy must be 'half' or 'exclude', found "
-                              f"{self.tie_policy!r}")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ConfigError(f"max_samples must be >= 1, found {self.max_samples}")
-        if not self.run and not self.checkpoints and not self.baseline_model:
-            raise ConfigError("nothing to evaluate: pass --run (a run folder) or checkpoints/"
-                              "baseline_model in the config")
-        if not isinstance(self.metric_options, dict):
-            raise ConfigError("metric_options must map a metric name to its options")
-
-    def generation(self):
-        from ..lm.generate import GenerationSettings
-
-        return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
-                                  temperature=self.temperature,
-                                  max_prompt_tokens=self.max_prompt_tokens,
-                                  batch_size=self.batch_size, seed=self.seed)
-
+from .eval_config import (BASELINES, DEFAULT_JUDGES, DEFAULT_METRICS, FLAGS,  # noqa: F401
+                          NO_FLAG, EvalConfig, Sources, _source, flag, resolve_sources)
 
 # --------------------------------------------------------------------------------- inputs
 
@@ -161,41 +93,22 @@ class CheckpointSpec:
     is_baseline: bool = False
 
 
-def _source(value: Any) -> str | None:
-    """A usable model path from run.json ('<in-memory>' means the trainer got an object)."""
-    if not isinstance(value, str) or not value or value.startswith("<"):
-        return None
-    return value
-
-
 def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = ()
                          ) -> list[CheckpointSpec]:
     """``checkpoint-<step>`` folders of the run (``.tmp`` ones are incomplete and ignored),
     or the explicit folders (step from trailing digits, else their order)."""
     found: list[CheckpointSpec] = []
     if explicit:
-        for k, p in enumerate(explicit, 1):
-            name = Path(p).name or str(p)
+        names = [Path(p).name or str(p) for p in explicit]
+        for k, (p, name) in enumerate(zip(explicit, names), 1):
             m = re.search(r"(\d+)$", name)
+            if names.count(name) > 1:  # a sweep: r8/checkpoint-500, r16/checkpoint-500
+                name = "/".join(Path(p).parts[-2:])
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
     elif run_dir is not None:
         found += [CheckpointSpec(folder.name, step, str(folder))
                   for step, folder in list_checkpoints(run_dir)]
     return sorted(found, key=lambda c: (c.step, c.name))
-
-
-@dataclass
-class Sources:
-    baseline: str | None
-    ref: str | None
-    reward: str | None
-
-
-def resolve_sources(cfg: EvalConfig, run_json: dict) -> Sources:
-    baseline = cfg.baseline_model or _source(run_json.get("policy_init"))
-    ref = cfg.ref_model or _source(run_json.get("ref_model")) or baseline
-    reward = cfg.reward_model or _source(run_json.get("reward_model"))
-    return Sources(baseline, ref, reward)
 
 
 # --------------------------------------------------------------------------------- report
@@ -220,24 +133,41 @@ class Suite:
     def __init__(self, cfg: EvalConfig):
         from ..config import to_dict
 
-        self.cfg = cfg
+        from ..quiet import install_filters
+        from .eval_checks import localize_run_json, validate
+
+        install_filters()  # warnings the suite makes moot (it truncates inputs itself)
+
+        self.cfg = cfg = validate(cfg)  # every settings problem at once, before any model
         self.run_dir = Path(cfg.run) if cfg.run else None
-        if self.run_dir is not None and not self.run_dir.is_dir():
-            raise ConfigError(f"run folder {self.run_dir} does not exist")
         self.run_json = read_run_json(self.run_dir) if self.run_dir else {}
-        self.sources = resolve_sources(cfg, self.run_json)
-        self.run_name = check_name(cfg.run_name or (self.run_dir.resolve().name if self.run_dir
-                                                    else "default"), "run name")
-        store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else None)
-        if store_path is None:
-            raise ConfigError("pass store: (a results file) when evaluating without --run")
-        prompts = cfg.prompts or _source(self.run_json.get("eval_prompts"))
-        if prompts is None:
-            raise ConfigError("no prompts to evaluate on: pass --prompts FILE (a JSONL of "
-                              "Sample records, e.g. the lab's prompts_eval.jsonl)")
-        self.samples = load_samples(prompts, cfg.max_samples)
+        # paths in run.json are relative to the run folder: a moved or copied run still works
+        local, _ = localize_run_json(self.run_dir, self.run_json)
+        self.sources = resolve_sources(cfg, local)
+        self.baseline_name = BASELINE
+        self.imported = None  # completions generated elsewhere: no policy is loaded
+        if cfg.completions:
+            store_path, prompts = self._read_completions()
+        else:
+            self.run_name = check_name(cfg.run_name or (self.run_dir.resolve().name
+                                                        if self.run_dir else "default"),
+                                       "run name")
+            store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else
+                                       None)
+            if store_path is None:
+                raise ConfigError("pass --store FILE (a results file) when evaluating without "
+                                  "--run")
+            prompts = cfg.prompts or _source(local.get("eval_prompts"))
+            if prompts is None:
+                raise ConfigError("no prompts to evaluate on: pass --prompts FILE (a JSONL of "
+                                  "Sample records, e.g. the lab's prompts_eval.jsonl)")
+            self.samples = load_samples(prompts, cfg.max_samples)
         self.gen = cfg.generation()
         self.gen_signature = self.gen.signature()
+        if self.imported is not None:
+            from .completions import IMPORTED_SIGNATURE
+
+            self.gen_signature = IMPORTED_SIGNATURE
         self.metrics = self._build_metrics()
         self._check_reference_counts(prompts)
         from ..threads import apply_threads
@@ -245,8 +175,13 @@ class Suite:
         # before any model is loaded; recorded because it can change the last bits
         self.threads = apply_threads(cfg.threads)
         self.store = open_store(store_path)
-        self.store.add_run(self.run_name, path=str(self.run_dir) if self.run_dir else None,
-                           config={**to_dict(cfg),
+        run_id = self.run_json.get("run_id")
+        if self.run_dir is not None and not cfg.run_name:
+            # a moved or copied run is the same run: found by its id (or its recorded name)
+            self.run_name = self.store.run_for(run_id, self.run_json.get("name")) or \
+                self.run_name
+        self.store.add_run(self.run_name, path=self._run_path_for_store(store_path),
+                           config={**to_dict(cfg), **({"run_id": run_id} if run_id else {}),
                                    "provenance": {"torch_threads": self.threads.as_dict()}},
                            gen_signature=self.gen_signature)
         self.store.add_samples((s.sample_id, s.prompt, s.references, s.meta)
@@ -256,6 +191,30 @@ class Suite:
 
     # ------------------------------------------------------------------ set-up
 
+    def _run_path_for_store(self, store_path) -> str | None:
+        """The run folder relative to the store's folder (readers resolve it against the
+        store, not their own working folder), absolute when they share no root."""
+        if self.run_dir is None:
+            return None
+        try:
+            return os.path.relpath(self.run_dir.resolve(), Path(store_path).resolve().parent)
+        except ValueError:  # another drive (Windows)
+            return str(self.run_dir.resolve())
+
+    def _read_completions(self):
+        from .completions import (default_store_and_name, pick_baseline, read_completions,
+                                  samples_of)
+
+        src = self.cfg.completions
+        self.imported = read_completions(src, split=self.cfg.split,
+                                         max_samples=self.cfg.max_samples)
+        self.baseline_name = pick_baseline(self.imported, self.cfg.baseline_checkpoint, src)
+        default_store, default_name = default_store_and_name(src)
+        self.run_name = check_name(self.cfg.run_name or default_name, "run name")
+        self.samples = [EvalSample(r.sample_id, r.prompt, r.references, r.meta)
+                        for r in samples_of(self.imported)]
+        return self.cfg.store or default_store, src
+
     def _build_metrics(self):
         from . import model_metrics  # noqa: F401  (registers reward, kl)
         from .metrics import get_metric
@@ -264,6 +223,16 @@ class Suite:
         self.use_kl = False
         for name in dict.fromkeys(self.cfg.metrics):
             opts = dict(self.cfg.metric_options.get(name, {}))
+            if name == "kl" and self.imported is not None:
+                if tuple(self.cfg.metrics) != DEFAULT_METRICS:
+                    raise ConfigError("--metrics kl needs the policy's log-probs: it cannot be "
+                                      "computed for --completions (text generated elsewhere)")
+                log.info("kl is not computed for imported completions (it needs the policy)")
+                continue
+            if name == "reward" and self.imported is not None and not self.sources.reward \
+                    and tuple(self.cfg.metrics) == DEFAULT_METRICS:
+                log.info("reward is not computed: pass --reward-model to score the completions")
+                continue
             if name == "kl":
                 if self.sources.ref is None:
                     raise ConfigError("metric 'kl' needs a reference model: set ref_model "
@@ -300,6 +269,10 @@ class Suite:
                         "(NULL) for every sample")
 
     def checkpoint_specs(self) -> list[CheckpointSpec]:
+        if self.imported is not None:
+            return [CheckpointSpec(c.name, 0 if c.name == self.baseline_name else c.step,
+                                   str(self.cfg.completions), c.name == self.baseline_name)
+                    for c in self.imported]
         specs = []
         if self.cfg.include_baseline:
             if self.sources.baseline is None:
@@ -373,11 +346,31 @@ class Suite:
 
     # ------------------------------------------------------------------ phase 1
 
+    def _import_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
+        """Completions generated elsewhere: stored like generated ones (gen_signature
+        ``imported``), keyed by the checkpoint's content so an edited file replaces them."""
+        from .completions import IMPORTED_SIGNATURE
+
+        ck = next(c for c in self.imported if c.name == spec.name)
+        model_hash = ck.content_hash()
+        self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
+                                  is_baseline=spec.is_baseline, model_hash=model_hash)
+        rows = [{"gen_id": gen_id_for(self.run_name, spec.name, model_hash, r.sample_id,
+                                      IMPORTED_SIGNATURE),
+                 "run": self.run_name, "checkpoint": spec.name, "sample_id": r.sample_id,
+                 "completion": r.completion, "gen_signature": IMPORTED_SIGNATURE}
+                for r in ck.rows]
+        report.generated += self.store.add_generations(rows)
+
     def _evaluate_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
         from .model_metrics import path_fingerprint
 
-        if not Path(spec.path).exists() and not spec.is_baseline:
-            raise ModelError(f"checkpoint folder {spec.path} does not exist")
+        if self.imported is not None:
+            return self._import_checkpoint(spec, report)
+        from ..hub import check_model_source
+
+        # a folder or a Hub id (`--checkpoint gpt2`); either way the error names it at once
+        check_model_source(spec.path, "baseline model" if spec.is_baseline else "checkpoint")
         model_hash = path_fingerprint(spec.path)
         model = tok = None
         known = self.store.checkpoints(self.run_name)
@@ -534,7 +527,7 @@ class Suite:
         if not any(s.is_baseline for s in specs) and self.cfg.baseline != "references":
             log.warning("no baseline model evaluated: win-rates against it are skipped")
             return
-        pairs = baseline_pairs(ck_steps, self.cfg.baseline, BASELINE)
+        pairs = baseline_pairs(ck_steps, self.cfg.baseline, self.baseline_name or BASELINE)
         kw = dict(tie_policy=self.cfg.tie_policy, confidence=self.cfg.confidence,
                   n_resamples=self.cfg.n_bootstrap, seed=self.cfg.seed)
         rows = winrate_rows(scores, run=self.run_name, judges=judges, pairs=pairs,
@@ -547,11 +540,11 @@ class Suite:
         if any(s.is_baseline for s in specs):
             for j, hib in judges.items():
                 strengths = strengths_for_judge(scores, j, higher_is_better=hib,
-                                                anchor=BASELINE, l2=self.cfg.bt_l2,
+                                                anchor=self.baseline_name, l2=self.cfg.bt_l2,
                                                 tol=self.cfg.tie_tolerance)
                 if strengths:
                     self.store.replace_strengths(
-                        self.run_name, j, strengths, anchor=BASELINE,
+                        self.run_name, j, strengths, anchor=self.baseline_name,
                         signature=f"bradley-terry|judge:{j}|l2:{self.cfg.bt_l2}|"
                                   f"tol:{self.cfg.tie_tolerance}")
 
@@ -615,15 +608,19 @@ def evaluate(run_dir: str | None = None, *, config: "str | EvalConfig | None" = 
     :class:`EvalConfig` fields (they win over the file or object). The
     :class:`SuiteReport` is in ``df.attrs["report"]`` and the store path in
     ``df.attrs["store"]``; read everything else with :class:`rlhf_eval.store.ResultsStore`.
+    ``completions="outputs.jsonl"`` evaluates completions generated elsewhere instead of a
+    run (:mod:`rlhf_eval.evaluation.completions`).
     """
-    from ..config import load_config
+    from ..config import merged_values
 
     if run_dir is not None:
         overrides["run"] = str(run_dir)
     if isinstance(config, EvalConfig):
         cfg = dataclasses.replace(config, **overrides) if overrides else config
     else:
-        cfg = load_config(EvalConfig, config, overrides)
+        from .eval_checks import validate
+
+        cfg = validate(merged_values(config, overrides), where=str(config or "config"))
     suite = Suite(cfg)
     try:
         report = suite.watch() if cfg.watch else suite.run_once()

@@ -135,16 +135,20 @@ def random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np
     return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
-def read_pairs(path, *, adapter: str | None = None, on_error: str = "raise"):
+def read_pairs(path, *, adapter: str | None = None, on_error: str = "raise",
+               split: str | None = None):
     """Preference pairs from a file of pairs or rankings (a ranking of K gives all K(K-1)/2
-    pairs, InstructGPT style). ``adapter``: e.g. ``"hh-rlhf"`` for whole-dialogue files."""
-    from ..io import guess_kind, read_records, to_pairs
+    pairs, InstructGPT style). ``adapter``: e.g. ``"hh-rlhf"`` for whole-dialogue files.
+    ``split``: the split of a saved DatasetDict, required when it has several (training on
+    train+test silently is worse than an error)."""
+    from ..io import guess_kind, read_records, require_split, to_pairs
 
-    kind = "pair" if adapter else guess_kind(path)
+    require_split(path, split)
+    kind = "pair" if adapter else guess_kind(path, split=split)
     if kind not in ("pair", "ranking"):
         raise DataError(f"expected preference pairs or rankings, found {kind} records",
                         path=str(path))
-    result = read_records(path, kind, adapter=adapter, on_error=on_error)
+    result = read_records(path, kind, adapter=adapter, on_error=on_error, split=split)
     pairs = to_pairs(result.records)
     if not pairs:
         raise DataError("no preference pairs in the file", path=str(path))

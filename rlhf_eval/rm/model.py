@@ -110,6 +110,9 @@ def load_reward_model(name_or_path: str, *, device=None, dtype=None,
     """Load a saved one-label RM and its tokenizer for scoring (eval mode)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from ..hub import check_model_source
+
+    check_model_source(name_or_path, "reward model")
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -159,6 +162,9 @@ def build_reward_model(base: str, *, seed: int = 0, lora: LoraSettings | None = 
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from ..hub import check_model_source
+
+    check_model_source(base, "reward model backbone")
     with tempfile.TemporaryDirectory() as tmp:
         source = _materialise_peft_base(base, tmp) if is_peft_folder(base) else base
         try:
@@ -260,6 +266,9 @@ def save_reward_model(loaded: LoadedRewardModel, out: str | Path, *,
     model = loaded.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # a plain folder every loader can read
+    # one unbounded score: without this, pipeline("text-classification") applies a sigmoid
+    # to a one-label model (its default for num_labels == 1) and the numbers differ
+    model.config.problem_type = "regression"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

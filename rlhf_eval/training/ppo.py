@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,7 +36,8 @@ from ..lm.encode import context_limit, encode_prompts, positions_from_mask
 from ..lm.generate import sample
 from ..lm.logprobs import response_logprobs
 from ..rm.model import same_vocabulary
-from ..runs import MetricsLogger, latest_checkpoint, save_atomically, write_json, write_run_json
+from ..runs import (MetricsLogger, latest_checkpoint, relative_to_run, save_atomically,
+                    write_json, write_run_json)
 from ..rm.scorer import RewardFn, RewardScorer
 from .ppo_models import PolicyAndValue, fast_activations, value_model_from
 
@@ -457,10 +459,20 @@ class PPOTrainer:
     # ------------------------------------------------------------------------- checkpoints
 
     def _write_run_json(self, sources: dict) -> None:
-        run = {"name": self.run_dir.name, "policy_init": sources.get("policy_init", "<in-memory>"),
-               "ref_model": sources.get("ref_model", sources.get("policy_init", "<in-memory>")),
-               "reward_model": sources.get("reward_model", "<in-memory>"),
-               "lora": self.cfg.lora, "train_prompts": sources.get("train_prompts", "<in-memory>"),
+        # Paths relative to the run folder, so a moved or copied run still finds its models;
+        # run_id (kept across resumes) makes a moved run the same run in the results store.
+        old = self.run_dir / "run.json"
+        try:
+            run_id = json.loads(old.read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError, AttributeError):
+            run_id = None
+        rel = lambda key, default="<in-memory>": relative_to_run(  # noqa: E731
+            sources.get(key, default), self.run_dir)
+        run = {"name": self.run_dir.name, "run_id": run_id or uuid.uuid4().hex,
+               "policy_init": rel("policy_init"),
+               "ref_model": rel("ref_model", sources.get("policy_init", "<in-memory>")),
+               "reward_model": rel("reward_model"),
+               "lora": self.cfg.lora, "train_prompts": rel("train_prompts"),
                "config": to_dict(self.cfg), "seed": self.cfg.seed,
                "num_processes": self.world, "torch": torch.__version__,
                "torch_threads": torch.get_num_threads()}

@@ -65,8 +65,9 @@ def _describe(f: Factory) -> str:
 
 
 def list_metrics() -> list[str]:
-    """Registered names (built-ins, plus whatever other modules registered so far)."""
-    return sorted(_REGISTRY)
+    """Every name :func:`get_metric` accepts: built-ins, the names other modules provide on
+    first use (``reward``, ``kl``, ``gold``), and whatever was registered so far."""
+    return sorted(set(_REGISTRY) | set(_PROVIDERS))
 
 
 def _resolve(key: str) -> Callable[..., Metric]:
