@@ -4,6 +4,12 @@
     rlhf-eval eval --run runs/my-ppo --config eval.yaml --watch     # until Ctrl-C
     rlhf-eval eval --checkpoint other/ckpt-a --checkpoint other/ckpt-b \\
         --baseline-model sft/ --reward-model rm/ --prompts p.jsonl --store results.sqlite
+    rlhf-eval eval --run runs/my-ppo --engine vllm                  # in-process vLLM
+    rlhf-eval eval --engine openai --base-url http://host:8000/v1 \\
+        --checkpoint big=meta-llama/Llama-3.1-8B-Instruct --no-baseline --prompts p.jsonl ...
+
+Engines (docs/scale-out.md): hf (default, in this process), vllm (vllm.LLM in this process),
+openai (any OpenAI-compatible server; API key from $OPENAI_API_KEY or --api-key-env).
 
 Settings: defaults < YAML file (--config; every field of rlhf_eval.evaluation.suite.EvalConfig)
 < flags. A re-run evaluates only what is not in the store yet. Results: <run>/results.sqlite
@@ -22,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-name", help="name of the run in the store (default: folder name)")
     p.add_argument("--checkpoint", action="append", dest="checkpoints",
                    help="evaluate this folder instead of discovering checkpoint-<step>/ "
-                        "(repeatable; any folder from_pretrained loads, or peft adapters)")
+                        "(repeatable; any folder from_pretrained loads, or peft adapters), or "
+                        "NAME=MODEL_ID: a model the openai engine's server serves")
     p.add_argument("--baseline-model", help="the SFT/baseline policy (overrides run.json)")
     p.add_argument("--ref-model", help="KL reference model (overrides run.json)")
     p.add_argument("--reward-model", help="reward model (overrides run.json)")
@@ -40,6 +47,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", dest="do_sample", action="store_true", default=None,
                    help="sample (seeded per sample) instead of greedy decoding")
     p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float, help="nucleus sampling mass (with --sample)")
+    p.add_argument("--top-k", type=int, help="top-k sampling (with --sample; 0 = off)")
+    p.add_argument("--stop", action="append", help="stop string (repeatable)")
+    p.add_argument("--chat-template", nargs="?", const="tokenizer",
+                   help="render prompts with the tokenizer's chat template (no value) or this "
+                        "Jinja file; chat-message prompts use the tokenizer's automatically")
+    p.add_argument("--engine", choices=["hf", "vllm", "openai"],
+                   help="generation engine (default: hf)")
+    p.add_argument("--base-url", help="openai engine: the server's URL (e.g. "
+                   "http://127.0.0.1:8000/v1)")
+    p.add_argument("--api-key-env", help="openai engine: environment variable holding the API "
+                   "key (default: OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, help="openai engine: requests in flight")
+    p.add_argument("--request-timeout", type=float, help="openai engine: seconds per request")
+    p.add_argument("--max-retries", type=int, help="openai engine: retries with backoff")
+    p.add_argument("--no-baseline", dest="include_baseline", action="store_false",
+                   default=None, help="do not evaluate the baseline (SFT) model")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
@@ -53,7 +77,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 _FIELDS = ("run", "prompts", "store", "run_name", "checkpoints", "baseline_model", "ref_model",
            "reward_model", "tokenizer", "metrics", "judges", "baseline", "tie_policy",
            "max_samples", "max_new_tokens", "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed",
-           "device", "watch", "poll_seconds", "progress")
+           "device", "watch", "poll_seconds", "progress", "top_p", "top_k", "stop",
+           "chat_template", "engine", "include_baseline")
+# flags that are engine options (EvalConfig.engine_options)
+_ENGINE_FLAGS = {"base_url": "base_url", "api_key_env": "api_key_env",
+                 "concurrency": "concurrency", "request_timeout": "timeout",
+                 "max_retries": "max_retries"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     for key in ("metrics", "judges"):  # "rouge bleu" and "rouge,bleu" both work
         if key in overrides:
             overrides[key] = [n for item in overrides[key] for n in item.split(",") if n]
+    engine_flags = {opt: getattr(args, flag) for flag, opt in _ENGINE_FLAGS.items()
+                    if getattr(args, flag) is not None}
+    if engine_flags:
+        base = load_config(EvalConfig, args.config, overrides)
+        overrides["engine_options"] = {**base.engine_options, **engine_flags}
     cfg = load_config(EvalConfig, args.config, overrides)
     suite = Suite(cfg)
     try:

@@ -28,8 +28,21 @@ class GenerationSettings:
     max_prompt_tokens: int = 512
     batch_size: int = 16
     seed: int = 0
+    top_p: float = 1.0                  # sampling only: nucleus mass kept
+    top_k: int = 0                      # sampling only: 0 = all tokens
+    stop: tuple[str, ...] = ()          # the completion ends before the first of these
 
     def __post_init__(self):
+        object.__setattr__(self, "stop", tuple(self.stop))
+        self._check()
+
+    def _check(self):
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], found {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0 (0 = off), found {self.top_k}")
+        if any(not isinstance(x, str) or not x for x in self.stop):
+            raise ConfigError(f"stop must be non-empty strings, found {self.stop!r}")
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, found {self.max_new_tokens}")
         if self.temperature <= 0:
@@ -42,14 +55,27 @@ class GenerationSettings:
         import torch
         import transformers
 
+        return (f"{self.settings_key()}|torch={torch.__version__}|"
+                f"transformers={transformers.__version__}")
+
+    def settings_key(self) -> str:
+        """The settings part of the signature (engines other than hf add their own versions)."""
         d = asdict(self)
         d.pop("batch_size")
         if not self.do_sample:
-            d.pop("temperature")
-            d.pop("seed")
+            for k in ("temperature", "seed", "top_p", "top_k"):
+                d.pop(k)
+        else:  # defaults left out: a store written before these settings existed stays valid
+            if self.top_p == 1.0:
+                d.pop("top_p")
+            if self.top_k == 0:
+                d.pop("top_k")
+        if not self.stop:
+            d.pop("stop")
+        else:
+            d["stop"] = json.dumps(list(self.stop))
         body = "|".join(f"{k}={v}" for k, v in sorted(d.items()))
-        return (f"{'sample' if self.do_sample else 'greedy'}|{body}|torch={torch.__version__}|"
-                f"transformers={transformers.__version__}")
+        return f"{'sample' if self.do_sample else 'greedy'}|{body}"
 
 
 def sample_uniforms(seed: int, sample_id: str, n: int) -> np.ndarray:
@@ -76,6 +102,7 @@ def _decode_loop(model, ids, mask, *, settings: GenerationSettings, uniforms, eo
     for t in range(T):
         lg = masked_logits(logits, settings.temperature if settings.do_sample else 1.0, pad_id)
         if settings.do_sample:
+            lg = filter_top(lg, settings.top_k, settings.top_p)
             cdf = torch.softmax(lg, -1).cumsum(-1)
             u = uniforms[:, t:t + 1].to(cdf.device, cdf.dtype) * cdf[:, -1:]
             tok = torch.searchsorted(cdf, u).squeeze(1).clamp(max=cdf.size(-1) - 1)
@@ -92,6 +119,25 @@ def _decode_loop(model, ids, mask, *, settings: GenerationSettings, uniforms, eo
         past, logits = out.past_key_values, out.logits[:, -1]
         next_pos = next_pos + 1
     return truncate_after_eos(tokens, eos_id, pad_id)
+
+
+def filter_top(logits, top_k: int, top_p: float):
+    """(B, V) logits with everything outside the top-k and the nucleus of mass ``top_p`` set to
+    -inf (the token that crosses ``top_p`` is kept, as in Holtzman et al. 2020 and vLLM)."""
+    import torch
+
+    if top_k <= 0 and top_p >= 1.0:
+        return logits
+    out = logits.clone()
+    if 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        out = out.masked_fill(out < kth, float("-inf"))
+    if top_p < 1.0:
+        probs, order = torch.softmax(out, -1).sort(-1, descending=True)
+        before = probs.cumsum(-1) - probs          # mass of the tokens ranked above
+        drop = torch.zeros_like(out, dtype=torch.bool).scatter(-1, order, before >= top_p)
+        out = out.masked_fill(drop, float("-inf"))
+    return out
 
 
 def context_limit(model) -> int | None:
@@ -118,6 +164,15 @@ def prompt_budget(model, max_prompt_tokens: int, max_new_tokens: int) -> int:
 def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequence[str],
                    settings: GenerationSettings, device) -> list[tuple[str, int]]:
     """``(completion text, number of new tokens before EOS)`` per prompt, in input order."""
+    out = []
+    for toks in generate_token_ids(model, tokenizer, prompts, sample_ids, settings, device):
+        out.append((tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
+    return out
+
+
+def generate_token_ids(model, tokenizer, prompts: Sequence[str], sample_ids: Sequence[str],
+                       settings: GenerationSettings, device) -> list[list[int]]:
+    """The new token ids per prompt (EOS and padding removed), in input order."""
     import torch
 
     from ..training.rollout import encode_prompts
@@ -132,8 +187,4 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequenc
     with torch.inference_mode():
         new = _decode_loop(model, q.input_ids.to(device), q.attention_mask.to(device),
                            settings=settings, uniforms=uniforms, eos_id=eos, pad_id=pad)
-    out = []
-    for row in new.cpu().tolist():
-        toks = [t for t in row if t not in (pad, eos)]
-        out.append((tokenizer.decode(toks, skip_special_tokens=True), len(toks)))
-    return out
+    return [[t for t in row if t not in (pad, eos)] for row in new.cpu().tolist()]

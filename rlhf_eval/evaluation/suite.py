@@ -51,6 +51,7 @@ class EvalConfig:
     store: str | None = None             # default: <run>/results.sqlite
     prompts: str | None = None           # JSONL of Sample records (prompt, references, id, meta)
     checkpoints: tuple[str, ...] = ()    # explicit checkpoint folders (any from_pretrained dir)
+    #                                      or NAME=MODEL_ID: a model the openai server serves
     baseline_model: str | None = None    # overrides run.json policy_init (the SFT model)
     ref_model: str | None = None         # overrides run.json ref_model (KL reference)
     reward_model: str | None = None      # overrides run.json reward_model
@@ -69,6 +70,12 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float = 1.0
     max_prompt_tokens: int = 512
+    top_p: float = 1.0                   # sampling only
+    top_k: int = 0                       # sampling only; 0 = off
+    stop: tuple[str, ...] = ()           # stop strings (not included in the completion)
+    chat_template: str | None = None     # None: automatic for chat prompts; "tokenizer"; a file
+    engine: str = "hf"                   # hf | vllm | openai (rlhf_eval.lm.engines)
+    engine_options: dict = field(default_factory=dict)  # the engine's constructor arguments
     batch_size: int = 16                 # generation batch (= one store transaction)
     score_batch_size: int = 32           # RM / KL forward batch
     score_chunk: int = 128               # samples per metric transaction
@@ -93,6 +100,16 @@ class EvalConfig:
                               "baseline_model in the config")
         if not isinstance(self.metric_options, dict):
             raise ConfigError("metric_options must map a metric name to its options")
+        from ..lm.engines import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {ENGINES}, found {self.engine!r}")
+        if not isinstance(self.engine_options, dict):
+            raise ConfigError("engine_options must map option names to values")
+        served = [c for c in self.checkpoints if _served_checkpoint(c)]
+        if served and self.engine != "openai":
+            raise ConfigError(f"checkpoint {served[0]!r} names a served model (NAME=MODEL_ID): "
+                              "that needs engine: openai")
 
     def generation(self):
         from .generation import GenerationSettings
@@ -100,7 +117,30 @@ class EvalConfig:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
                                   max_prompt_tokens=self.max_prompt_tokens,
-                                  batch_size=self.batch_size, seed=self.seed)
+                                  batch_size=self.batch_size, seed=self.seed, top_p=self.top_p,
+                                  top_k=self.top_k, stop=tuple(self.stop))
+
+    def build_engine(self, loader=None):
+        """The generation engine (``engine`` + ``engine_options``); ``hf`` and the suite's KL
+        pass share ``loader`` so that a model is loaded once for both."""
+        from ..lm.engines import get_engine
+
+        opts = dict(self.engine_options)
+        if self.engine == "hf":
+            opts.setdefault("device", self.device)
+            opts.setdefault("loader", loader)
+        return get_engine(self.engine, **opts)
+
+
+def _served_checkpoint(spec: str) -> tuple[str, str] | None:
+    """``NAME=MODEL_ID`` -> (name, model id); None for a folder (a folder named with '=' that
+    exists stays a folder)."""
+    if "=" not in spec or Path(spec).exists():
+        return None
+    name, model_id = spec.split("=", 1)
+    if not name or not model_id:
+        raise ConfigError(f"checkpoint {spec!r}: expected NAME=MODEL_ID")
+    return name, model_id
 
 
 # --------------------------------------------------------------------------------- inputs
@@ -109,9 +149,10 @@ class EvalConfig:
 @dataclass(frozen=True)
 class EvalSample:
     sample_id: str
-    prompt: str
+    prompt: str                          # chat messages: their canonical JSON (lm.chat)
     references: tuple[str, ...]
     meta: dict
+    messages: tuple | None = None        # chat messages, when the prompt is a conversation
 
 
 def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalSample]:
@@ -126,8 +167,14 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
 
     out: list[EvalSample] = []
     seen: set[str] = set()
+    from ..lm.chat import check_messages, prompt_key
+
     for line_no, record in iter_jsonl(path):
         record.setdefault("completion", "")
+        messages = None
+        if isinstance(record.get("prompt"), list):  # a conversation
+            messages = check_messages(record["prompt"], path=str(path), line=line_no)
+            record["prompt"] = prompt_key(messages)
         try:
             s = Sample.from_dict(record, strict=False)
         except DataError as exc:
@@ -140,7 +187,8 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
             continue
         seen.add(sid)
         meta = dict(s.meta, **({"id": s.id} if s.id is not None else {}))
-        out.append(EvalSample(sid, s.prompt, tuple(s.references), meta))
+        out.append(EvalSample(sid, s.prompt, tuple(s.references), meta,
+                              tuple(messages) if messages else None))
         if max_samples is not None and len(out) >= max_samples:
             break
     if not out:
@@ -152,8 +200,9 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
 class CheckpointSpec:
     name: str
     step: int
-    path: str
+    path: str | None
     is_baseline: bool = False
+    served_name: str | None = None   # a model the openai server serves (no local weights)
 
 
 def read_run_json(run_dir: str | Path) -> dict:
@@ -183,6 +232,12 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
     found: list[CheckpointSpec] = []
     if explicit:
         for k, p in enumerate(explicit, 1):
+            served = _served_checkpoint(p)
+            if served:
+                m = re.search(r"(\d+)$", served[0])
+                found.append(CheckpointSpec(served[0], int(m.group(1)) if m else k, None,
+                                            served_name=served[1]))
+                continue
             name = Path(p).name or str(p)
             m = re.search(r"(\d+)$", name)
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
@@ -219,6 +274,8 @@ class SuiteReport:
     generated: int = 0            # new generations written
     scores_written: int = 0       # new score rows written
     models_loaded: int = 0        # policy checkpoints loaded (0 on a re-run with nothing to do)
+    base_loads: int = 0           # full-weight loads (a LoRA sweep loads its base once)
+    engine: str = "hf"
     failed: list[str] = field(default_factory=list)   # "name: error" of checkpoints not loaded
     winrates: int = 0
 
@@ -247,7 +304,13 @@ class Suite:
                               "Sample records, e.g. the lab's prompts_eval.jsonl)")
         self.samples = load_samples(prompts, cfg.max_samples)
         self.gen = cfg.generation()
-        self.gen_signature = self.gen.signature()
+        from ..lm.chat import load_template
+        from ..lm.engines.hf_engine import PolicyLoader
+
+        self.chat_template = load_template(cfg.chat_template)
+        self.loader = PolicyLoader(cfg.device)   # KL pass (and the hf engine)
+        self.engine = cfg.build_engine(self.loader)
+        self.gen_signature = self.engine.signature(self.gen)
         self.metrics = self._build_metrics()
         self._check_reference_counts(prompts)
         self.store = open_store(store_path)
@@ -339,16 +402,41 @@ class Suite:
                                  "--tokenizer")
 
     def _load_policy(self, spec: CheckpointSpec):
-        from ..models import load_causal_lm, pick_device
-
-        try:
-            model = load_causal_lm(spec.path, device=pick_device(self.cfg.device))
-        except ModelError:
-            raise
-        except Exception as exc:  # corrupt weights raise library-specific errors
-            raise ModelError(f"cannot load a causal LM from {spec.path!r}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+        """The policy for the KL pass, from the loader the hf engine shares (a LoRA checkpoint
+        is an adapter swapped onto the base already in memory)."""
+        model = self.loader.load(spec.path)
         return model, self._tokenizer(spec.path)
+
+    def _model_ref(self, spec: CheckpointSpec):
+        from ..lm.engines import ModelRef
+
+        if spec.served_name is not None:  # no local files: only an explicit --tokenizer
+            tok = self._tokenizer(self.cfg.tokenizer) if self.cfg.tokenizer else None
+        else:
+            tok = self._tokenizer(spec.path)
+        return ModelRef(spec.name, spec.path, spec.served_name, tok)
+
+    def _prompt_text(self, s: EvalSample, tokenizer=None):
+        """The text every engine continues: chat messages (or, with chat_template, any prompt)
+        rendered with the tokenizer's template; a plain prompt as it is. Without a tokenizer
+        (a served model) the messages go to the server's chat endpoint as they are."""
+        from ..lm.chat import render
+
+        if s.messages is None and self.chat_template is None:
+            return s.prompt
+        if tokenizer is None:
+            if s.messages is None:
+                raise ConfigError("chat_template needs a local tokenizer: pass --tokenizer")
+            return list(s.messages)
+        return render(tokenizer, list(s.messages) if s.messages else s.prompt,
+                      chat_template=self.chat_template)
+
+    def _scoring_prompts(self, chunk) -> list[str]:
+        """Prompts as the RM/KL see them: rendered like generation (baseline's tokenizer)."""
+        if all(s.messages is None for s in chunk) and self.chat_template is None:
+            return [s.prompt for s in chunk]
+        tok = self._tokenizer(self.cfg.tokenizer or self.sources.baseline)
+        return [self._prompt_text(s, tok) for s in chunk]
 
     def _reference_model(self):
         from ..models import load_causal_lm, pick_device
@@ -377,45 +465,51 @@ class Suite:
     def _evaluate_checkpoint(self, spec: CheckpointSpec, report: SuiteReport) -> None:
         from .model_metrics import path_fingerprint
 
-        if not Path(spec.path).exists() and not spec.is_baseline:
+        if spec.served_name is None and not Path(spec.path).exists() and not spec.is_baseline:
             raise ModelError(f"checkpoint folder {spec.path} does not exist")
-        model_hash = path_fingerprint(spec.path)
+        # a served model has no files to hash: its id on the server stands for its weights
+        model_hash = (f"served:{spec.served_name}" if spec.served_name is not None
+                      else path_fingerprint(spec.path))
         # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
                                   is_baseline=spec.is_baseline, model_hash=model_hash)
         done = self.store.done_generations(self.run_name, spec.name, self.gen_signature)
         todo = [s for s in self.samples if s.sample_id not in done]
         kl_todo: list[EvalSample] = []
-        if self.use_kl:
+        use_kl = self.use_kl and spec.served_name is None
+        if self.use_kl and not use_kl:
+            log.warning("checkpoint %s is served (no local weights): no KL for it", spec.name)
+        if use_kl:
             have = {g for g, _ in self.store.done_scores(list(done.values()),
                                                          {"kl": self._kl_signature()})}
             kl_todo = [s for s in self.samples if s.sample_id in done
                        and done[s.sample_id] not in have]
         if not todo and not kl_todo:
             return  # nothing to do: the model is not even loaded
-        model, tok = self._load_policy(spec)
         report.models_loaded += 1
-        self._generate(spec, model, tok, model_hash, todo, done, report)
-        if self.use_kl:
+        ref = self._model_ref(spec)
+        if todo:
+            self._generate(spec, ref, model_hash, todo, done, report)
+        if use_kl:
+            model, tok = self._load_policy(spec)
             self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
 
-    def _generate(self, spec, model, tok, model_hash, todo, done, report) -> None:
-        """Generate ``todo`` in batches; each batch is one store transaction."""
+    def _generate(self, spec, ref, model_hash, todo, done, report) -> None:
+        """Generate ``todo`` with the engine in batches; each batch is one store transaction
+        (a run killed mid-way keeps its whole batches and a re-run does the rest)."""
         from tqdm.auto import tqdm
 
-        from ..models import pick_device
-        from .generation import generate_batch
-
-        device = pick_device(self.cfg.device)
         bs = self.gen.batch_size
         with tqdm(total=len(todo), desc=f"generate {spec.name}", unit="sample",
                   disable=not self.cfg.progress or not todo) as bar:
             for start in range(0, len(todo), bs):
                 batch = todo[start:start + bs]
-                outs = generate_batch(model, tok, [s.prompt for s in batch],
-                                      [s.sample_id for s in batch], self.gen, device)
+                outs = self.engine.generate(ref, [self._prompt_text(s, ref.tokenizer)
+                                                  for s in batch],
+                                            [s.sample_id for s in batch], self.gen)
                 rows = []
-                for s, (text, n_tok) in zip(batch, outs):
+                for s, out in zip(batch, outs):
+                    text, n_tok = out.text, out.n_tokens
                     gid = gen_id_for(self.run_name, spec.name, model_hash, s.sample_id,
                                      self.gen_signature)
                     done[s.sample_id] = gid
@@ -437,7 +531,8 @@ class Suite:
             ).fetchall()
             text = dict(gens)
             preds = [text[done[s.sample_id]] for s in chunk]
-            vals = kl.sentence_scores(predictions=preds, prompts=[s.prompt for s in chunk])["kl"]
+            vals = kl.sentence_scores(predictions=preds,
+                                      prompts=self._scoring_prompts(chunk))["kl"]
             report.scores_written += self.store.add_scores(
                 (done[s.sample_id], "kl", sig, v) for s, v in zip(chunk, vals))
 
@@ -491,7 +586,7 @@ class Suite:
                     continue
                 scores = metric.score_many(
                     predictions=preds, references=[list(s.references) for s in chunk],
-                    prompts=[s.prompt for s in chunk])
+                    prompts=self._scoring_prompts(chunk))
                 rows = []
                 for ck, col in preds.items():
                     for j, (s, text) in enumerate(zip(chunk, col)):
@@ -552,8 +647,11 @@ class Suite:
     # ------------------------------------------------------------------ driver
 
     def run_once(self) -> SuiteReport:
-        report = SuiteReport(self.run_name, str(self.store.path))
+        report = SuiteReport(self.run_name, str(self.store.path), engine=self.engine.name)
         specs = self.checkpoint_specs()
+        for spec in specs:  # a bad endpoint or model name fails here, before any model work
+            if spec.served_name is not None or self.engine.name == "openai":
+                self.engine.check(self._model_ref(spec))
         good = []
         for spec in specs:
             try:
@@ -572,6 +670,7 @@ class Suite:
             names.append(REFERENCES)
         self._score_metrics(names, report)
         self._winrates(good, report)
+        report.base_loads = self.loader.base_loads + getattr(self.engine, "base_loads", 0)
         return report
 
     def watch(self, *, max_rounds: int | None = None) -> SuiteReport:
@@ -593,6 +692,8 @@ class Suite:
         return total
 
     def close(self) -> None:
+        self.engine.close()
+        self.loader.close()
         self.store.close()
 
 

@@ -1,0 +1,1 @@
+"""Running a causal LM: prompt rendering and the generation engines (hf | vllm | openai)."""
