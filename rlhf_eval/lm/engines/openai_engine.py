@@ -57,8 +57,8 @@ class OpenAIEngine(Engine):
     def __init__(self, *, base_url: str = "http://127.0.0.1:8000/v1",
                  api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8,
                  timeout: float = 60.0, connect_timeout: float = 5.0, max_retries: int = 3,
-                 backoff: float = 0.5, send_token_ids: bool = True):
-        import httpx
+                 backoff: float = 0.5, send_token_ids: bool = True,
+                 return_token_ids: bool | None = None):
         import openai
 
         if concurrency < 1 or max_retries < 0 or timeout <= 0 or backoff < 0:
@@ -68,13 +68,17 @@ class OpenAIEngine(Engine):
         self.api_key_env = api_key_env
         self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
         self.send_token_ids = send_token_ids
+        # vLLM's extension: the completion's token ids, decoded here with the local tokenizer
+        # exactly as the hf engine decodes (the server's incremental detokenizer drops an
+        # unfinished UTF-8 sequence at the end). None: on when the server says it is vLLM.
+        self.return_token_ids = return_token_ids
         self.requests = 0            # HTTP requests sent (retries included), for tests/benchmarks
         key = os.environ.get(api_key_env) or "EMPTY"  # vLLM without --api-key accepts anything
         self._has_key = api_key_env in os.environ
-        self.client = openai.OpenAI(
-            base_url=self.base_url, api_key=key, max_retries=0,  # retries: ours, see _call
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            http_client=httpx.Client(limits=httpx.Limits(max_connections=concurrency)))
+        timeouts = openai.Timeout(timeout, connect=connect_timeout)
+        # requests in flight are bounded by the thread pool below (``concurrency``)
+        self.client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeouts,
+                                    max_retries=0)  # retries: ours, see _call
         self._pool = ThreadPoolExecutor(max_workers=concurrency)
         self._served: list[str] | None = None
         self._server_version = ""
@@ -128,6 +132,9 @@ class OpenAIEngine(Engine):
         if self._served is None:
             page = self._call(lambda: self.client.models.list(), "GET /models")
             self._served = [m.id for m in page.data]
+            if self.return_token_ids is None:
+                self.return_token_ids = any(getattr(m, "owned_by", "") == "vllm"
+                                            for m in page.data)
         return self._served
 
     def version(self) -> str:
@@ -155,6 +162,13 @@ class OpenAIEngine(Engine):
                 kw["top_p"] = settings.top_p
             if settings.top_k > 0:
                 extra["top_k"] = settings.top_k  # not in OpenAI's API; vLLM/SGLang take it
+        if tok is not None and tok.pad_token_id is not None:
+            # the hf sampler never emits the pad token (it marks the end of a row)
+            kw["logit_bias"] = {str(tok.pad_token_id): -100}
+        if self.return_token_ids is None:
+            self.served_models()
+        if self.return_token_ids:
+            extra["return_token_ids"] = True
         if extra:
             kw["extra_body"] = extra
         if not isinstance(prompt, str):     # chat messages and no local tokenizer
@@ -175,13 +189,20 @@ class OpenAIEngine(Engine):
         r = self._call(lambda: self.client.completions.create(prompt=p, logprobs=0, **kw),
                        f"POST /completions (model {name!r})")
         c = r.choices[0]
+        lps = None
+        if c.logprobs is not None and c.logprobs.token_logprobs:
+            lps = [float(x) for x in c.logprobs.token_logprobs if x is not None]
+        ids = getattr(c, "token_ids", None) or (c.model_extra or {}).get("token_ids")
+        if ids is not None and tok is not None:
+            from .hf_engine import finish
+
+            out = finish(tok, [t for t in ids if t != tok.eos_token_id], settings)
+            out.logprobs = lps
+            return out
         n = r.usage.completion_tokens
         stop_reason = getattr(c, "stop_reason", None)  # vLLM: None = EOS, str = stop string
         if c.finish_reason == "stop" and not isinstance(stop_reason, str):
             n -= 1                       # the EOS is counted by the server, not by us
-        lps = None
-        if c.logprobs is not None and c.logprobs.token_logprobs:
-            lps = [float(x) for x in c.logprobs.token_logprobs if x is not None]
         return Completion(c.text, max(n, 0), "stop" if c.finish_reason == "stop" else "length",
                           logprobs=lps, extra={"tokens": c.logprobs.tokens if c.logprobs
                                                else None})

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .base import Completion, Engine, EngineError, ModelRef
-from .hf_engine import _adapter_base, _same_path
+from .hf_engine import _adapter_base, _same_path, finish
 from .openai_engine import sample_seed
 
 
@@ -94,11 +94,13 @@ class VLLMEngine(Engine):
         self._base = path
         self.base_loads += 1
 
-    def _params(self, settings, sample_id: str, **extra):
+    def _params(self, settings, sample_id: str, pad_id: int | None = None, **extra):
         from vllm import SamplingParams
 
         kw = dict(max_tokens=settings.max_new_tokens, stop=list(settings.stop) or None,
                   logprobs=0, skip_special_tokens=True)
+        if pad_id is not None:  # the hf sampler never emits the pad token
+            kw["logit_bias"] = {pad_id: -100.0}
         if settings.do_sample:
             kw.update(temperature=settings.temperature, top_p=settings.top_p,
                       top_k=settings.top_k if settings.top_k > 0 else -1,
@@ -120,7 +122,8 @@ class VLLMEngine(Engine):
         enc = encode_prompts(model.tokenizer, list(prompts), settings.max_prompt_tokens)
         reqs = [{"prompt_token_ids": [int(t) for t, m in zip(row, mask) if m]}
                 for row, mask in zip(enc.input_ids.tolist(), enc.attention_mask.tolist())]
-        params = [self._params(settings, sid) for sid in sample_ids]
+        params = [self._params(settings, sid, model.tokenizer.pad_token_id)
+                  for sid in sample_ids]
         outs = llm.generate(reqs, params, lora_request=lora, use_tqdm=False)
         result = []
         eos = model.tokenizer.eos_token_id
@@ -130,9 +133,11 @@ class VLLMEngine(Engine):
             lps = None
             if c.logprobs:
                 lps = [float(d[t].logprob) for d, t in zip(c.logprobs, c.token_ids) if t in d]
-            result.append(Completion(c.text, len(ids),
-                                     "stop" if c.finish_reason == "stop" else "length",
-                                     token_ids=ids, logprobs=lps))
+            # decoded here like the hf engine (vLLM's incremental detokenizer drops an
+            # unfinished UTF-8 sequence at the end)
+            out = finish(model.tokenizer, ids, settings)
+            out.logprobs = lps
+            result.append(out)
         return result
 
     def _lora_enabled(self) -> bool:
