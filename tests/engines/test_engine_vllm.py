@@ -102,6 +102,7 @@ def test_inprocess_vllm_engine_lora_sweep_one_base_load(world, vllm_inprocess, h
     assert out["report"]["engine"] == "vllm"
     assert out["report"]["base_loads"] == 1               # 3 LoRA checkpoints + their base
     assert out["report"]["models_loaded"] == 4
+    assert out["report"]["base_loads_after_scoring"] == 1   # log-probs on the loaded base
     from rlhf_eval.store import sample_id_for
 
     order = [sample_id_for(s.prompt, s.references) for s in world["samples"]]
