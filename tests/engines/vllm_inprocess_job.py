@@ -22,8 +22,8 @@ def main(world_json: str, store: str, out_path: str) -> None:
     suite = Suite(cfg)
     try:
         report = dataclasses.asdict(suite.run_once())
-        # option log-probs (the judges' interface): vLLM's prompt_logprobs on the base that
-        # is still loaded (no second start-up) vs the hf forward pass
+        # option log-probs (the judges' interface): vLLM's prompt_logprobs on the base,
+        # restarted without LoRA (see VLLMEngine.score_options) vs the hf forward pass
         tok = load_tokenizer(world["sft"], require_pad=True)
         ref = ModelRef("sft", world["sft"], None, tok)
         prompts = [s["prompt"] for s in world["samples"][:3]]

