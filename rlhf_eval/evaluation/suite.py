@@ -649,9 +649,13 @@ class Suite:
     def run_once(self) -> SuiteReport:
         report = SuiteReport(self.run_name, str(self.store.path), engine=self.engine.name)
         specs = self.checkpoint_specs()
-        for spec in specs:  # a bad endpoint or model name fails here, before any model work
-            if spec.served_name is not None or self.engine.name == "openai":
+        for spec in specs:  # a bad endpoint, model name or chat template fails here, before
+            if spec.served_name is not None or self.engine.name == "openai":  # any model work
                 self.engine.check(self._model_ref(spec))
+            if self.chat_template is not None or any(x.messages for x in self.samples):
+                ref = self._model_ref(spec)
+                for x in self.samples:
+                    self._prompt_text(x, ref.tokenizer)
         good = []
         for spec in specs:
             try:
