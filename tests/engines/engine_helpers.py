@@ -36,7 +36,8 @@ def build_world(root: Path, n_prompts: int = N_PROMPTS) -> dict:
                                   build_tiny_causal_lm, load_causal_lm, train_bpe_tokenizer)
     from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
 
-    lab = generate_lab(lab_config("test", seed=0, n_train=80, n_rankings=10))
+    lab = generate_lab(lab_config("test", seed=0, n_train=80, n_rankings=10,
+                                  n_eval=max(n_prompts, 40)))
     prompts = lab.prompts("eval")[:n_prompts]
     write_records(root / "prompts.jsonl", prompts)
     corpus = [s.prompt + s.completion for s in lab.sft_samples()[:160]]
