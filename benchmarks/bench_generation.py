@@ -6,7 +6,9 @@ load; for the server, process start until ``/v1/models`` answers) is reported se
 
 Needs vLLM (``make vllm-env``); run with that environment's python:
   .venv-vllm/bin/python benchmarks/bench_generation.py [--prompts 100] [--max-new 48]
-      [--repeats 3] [--model DIR]         # default: a tiny Llama built here (2 layers, 128 wide)
+      [--repeats 3] [--model DIR] [--quick]  # default: a tiny Llama built here (2 layers, 128 wide)
+The hf engine runs with the threads torch is given (OMP_NUM_THREADS); vLLM's CPU build binds
+its worker to the cores it finds (here: 1 compute core, 1 reserved).
 The last lines printed are the ratios (vllm / hf, openai / hf).
 """
 from __future__ import annotations
@@ -39,7 +41,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16, help="hf batch")
     ap.add_argument("--concurrency", type=int, default=32, help="openai requests in flight")
     ap.add_argument("--model", help="a local causal LM folder (default: built here)")
+    ap.add_argument("--quick", action="store_true", help="20 prompts x 16 tokens")
     args = ap.parse_args()
+    if args.quick:
+        args.prompts, args.max_new = 20, 16
 
     from engine_helpers import VLLMServer, build_world
     from rlhf_eval.evaluation.generation import GenerationSettings
