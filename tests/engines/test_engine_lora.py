@@ -110,3 +110,30 @@ def test_bad_chat_message_names_file_line_field(world, tmp_path, capsys):
                "--store", str(tmp_path / "e.sqlite"), "--metrics", "length"])
     assert rc == 2
     assert f"{p}:2: field 'prompt[0].role'" in capsys.readouterr().err
+
+
+def test_chat_prompts_use_the_tokenizers_own_template_automatically(world, tmp_path):
+    import shutil
+
+    from rlhf_eval.evaluation.suite import EvalConfig, Suite
+    from rlhf_eval.models import load_tokenizer
+
+    model = tmp_path / "chat-sft"
+    shutil.copytree(world["sft"], model)
+    tok = load_tokenizer(str(model), require_pad=True)
+    tok.chat_template = ("{% for m in messages %}[{{ m.role }}] {{ m.content }} {% endfor %}"
+                         "{% if add_generation_prompt %}[assistant] {% endif %}")
+    tok.save_pretrained(model)
+    prompts = tmp_path / "chat.jsonl"
+    prompts.write_text(json.dumps({"prompt": [{"role": "user", "content": "Hi there"}]}) + "\n"
+                       + json.dumps({"prompt": "a plain prompt"}) + "\n")
+    suite = Suite(EvalConfig(baseline_model=str(model), prompts=str(prompts),
+                             store=str(tmp_path / "c.sqlite"), metrics=("length",), judges=(),
+                             max_new_tokens=4, progress=False, device="cpu"))
+    try:
+        t = suite._tokenizer(str(model))
+        assert suite._prompt_text(suite.samples[0], t) == "[user] Hi there [assistant] "
+        assert suite._prompt_text(suite.samples[1], t) == "a plain prompt"
+        assert suite.run_once().generated == 2
+    finally:
+        suite.close()
