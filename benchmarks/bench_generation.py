@@ -47,7 +47,7 @@ def main() -> None:
         args.prompts, args.max_new = 20, 16
 
     from engine_helpers import VLLMServer, build_world
-    from rlhf_eval.evaluation.generation import GenerationSettings
+    from rlhf_eval.lm.generate import GenerationSettings
     from rlhf_eval.lm.engines import ModelRef, get_engine
     from rlhf_eval.models import load_tokenizer
 

@@ -26,6 +26,7 @@ YAML form::
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import ConfigError
+from .stats import paired_bootstrap_ci
 
+_METRIC_RE = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 _GATE_RE = re.compile(
     r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*:\s*(?:(?P<drop>drop\s*>\s*)|(?P<op>[<>]))\s*"
     r"(?P<value>[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*(?P<pct>%)?\s*$")
@@ -50,6 +53,31 @@ class Gate:
     significance: bool = True       # drop gates: fail only when the CI excludes the allowed drop
 
     def __post_init__(self):
+        # strict types: YAML 'false' (a string) must not read as true, .nan must not make a
+        # gate that can never fail, a bool is not a threshold
+        if not isinstance(self.metric, str) or not _METRIC_RE.match(self.metric):
+            raise ConfigError(f"gate metric: expected a name of letters, digits and _./-, "
+                              f"found {self.metric!r}")
+        for name in ("relative", "significance"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"gate {self.metric!r}: {name} must be true or false, "
+                                  f"found {value!r} ({type(value).__name__})")
+        for name in ("max_drop", "max", "min"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"gate {self.metric!r}: {name} must be a number, found "
+                                  f"{value!r} ({type(value).__name__})")
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > 1e300:
+                raise ConfigError(f"gate {self.metric!r}: {name} must be a finite number, "
+                                  f"found {_short(value)}")
+            object.__setattr__(self, name, number)
         bounds = [self.max_drop is not None, self.max is not None, self.min is not None]
         if sum(bounds) != 1:
             raise ConfigError(f"gate {self.metric!r}: give exactly one of max_drop, max, min")
@@ -86,6 +114,12 @@ class GateResult:
                 for k, v in d.items()}
 
 
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 50 else \
+        f"an integer of {len(str(abs(value)))} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_gate(text: str, *, significance: bool = True) -> Gate:
     m = _GATE_RE.match(text)
     if not m:
@@ -106,7 +140,9 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
 
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read gate file: nested too deeply") from None
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read gate file: {exc}") from exc
     if not isinstance(doc, Mapping) or not isinstance(doc.get("gates"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'gates' list")
@@ -118,7 +154,10 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
     for i, entry in enumerate(doc["gates"]):
         where = f"{path}: gates[{i}]"
         if isinstance(entry, str):
-            gates.append(parse_gate(entry))
+            try:
+                gates.append(parse_gate(entry))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
             continue
         if not isinstance(entry, Mapping) or "metric" not in entry:
             raise ConfigError(f"{where}: expected a mapping with 'metric' or a string spec")
@@ -130,23 +169,25 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
         except (TypeError, ConfigError) as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     options = {k: doc[k] for k in ("checkpoint", "confidence", "baseline") if k in doc}
+    for key in ("checkpoint", "baseline"):
+        if key in options and not isinstance(options[key], str):
+            raise ConfigError(f"{path}: {key} must be a checkpoint name (a string), found "
+                              f"{options[key]!r}")
+    if "confidence" in options:
+        options["confidence"] = check_confidence(options["confidence"], f"{path}: confidence")
     return gates, options
 
 
+def check_confidence(value: Any, where: str = "confidence") -> float:
+    """A confidence level strictly between 0 and 1 (a bool or a string is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < float(value) < 1:
+        raise ConfigError(f"{where}: expected a number strictly between 0 and 1, found "
+                          f"{value!r}")
+    return float(value)
+
+
 # ------------------------------------------------------------------------------- evaluation
-
-
-def paired_bootstrap_ci(diffs: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of paired differences (resampling prompts)."""
-    diffs = np.asarray(diffs, dtype=float)
-    if len(diffs) < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diffs), size=(n_resamples, len(diffs)))
-    means = diffs[idx].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def evaluate_gate(gate: Gate, checkpoint_scores: Mapping[str, float],

@@ -21,7 +21,7 @@ import json
 import math
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import RlhfEvalError
 
@@ -130,10 +130,14 @@ CREATE TABLE IF NOT EXISTS pairwise_labels (
     shown_left TEXT,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS score_directions (
+    metric TEXT PRIMARY KEY,      -- a score name, as in scores.metric
+    higher_is_better INTEGER      -- 1, 0, or NULL: a diagnostic with no better side (e.g. kl)
+);
 """
 
 TABLES = ("meta", "runs", "checkpoints", "samples", "generations", "scores", "winrates",
-          "strengths", "human_judgments", "pairwise_labels")
+          "strengths", "human_judgments", "pairwise_labels", "score_directions")
 
 
 def now() -> str:
@@ -233,6 +237,47 @@ class ResultsStore:
         else:
             self.conn.commit()
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator["ResultsStore"]:
+        """Every read inside sees one consistent state of the store (one read transaction:
+        in WAL mode a concurrent writer's later commits stay invisible until it ends), so a
+        report's gates and tables can never come from two different moments."""
+        if self.conn.in_transaction:  # nested: already inside one snapshot
+            yield self
+            return
+        self.conn.execute("BEGIN")
+        try:
+            # the snapshot starts at the first read, not at BEGIN: read now
+            self.conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield self
+        finally:
+            self.conn.rollback()
+
+    # checkpoints that failed to load: kept in `meta` (no schema change) so a report can say
+    # "failed" instead of quietly judging the previous checkpoint
+    _FAILED = "eval_failed\x1f"
+
+    def record_eval_failure(self, run: str, checkpoint: str, *, step: int, error: str,
+                            path: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value=excluded.value",
+                      (f"{self._FAILED}{run}\x1f{checkpoint}",
+                       json.dumps({"run": run, "checkpoint": checkpoint, "step": int(step),
+                                   "error": error, "path": path, "at": now()})))
+
+    def clear_eval_failure(self, run: str, checkpoint: str) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM meta WHERE key=?", (f"{self._FAILED}{run}\x1f{checkpoint}",))
+
+    def eval_failures(self, run: str | None = None) -> list[dict]:
+        """``{run, checkpoint, step, error, path, at}`` of checkpoints whose last evaluation
+        failed to load them (their earlier results, if any, are kept)."""
+        rows = self.conn.execute("SELECT value FROM meta WHERE key >= ? AND key < ?",
+                                 (self._FAILED, self._FAILED[:-1] + "\x20")).fetchall()
+        out = [json.loads(v) for (v,) in rows]
+        return [r for r in out if run is None or r["run"] == run]
+
     def _frame(self, sql: str, params: Sequence[Any] = ()):
         import pandas as pd
 
@@ -322,6 +367,15 @@ class ResultsStore:
                           "created_at) VALUES (?, ?, ?, ?, ?)", data)
             return self.conn.total_changes - before
 
+    def set_directions(self, directions: Mapping[str, bool | None]) -> None:
+        """Record whether each score is higher-is-better (True), lower (False) or neither
+        (None), as its :class:`~rlhf_eval.evaluation.metrics.Metric` declares; the last
+        write of a name wins."""
+        data = [(m, None if v is None else int(bool(v))) for m, v in directions.items()]
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO score_directions(metric, higher_is_better) "
+                          "VALUES (?, ?)", data)
+
     def replace_winrates(self, run: str, rows: Iterable[dict]) -> None:
         """Upsert win-rate rows (they are recomputed from the scores, cheaply, each run)."""
         t = now()
@@ -387,6 +441,27 @@ class ResultsStore:
         self.conn.execute("DELETE FROM _want")
         self.conn.commit()
         return {(g, m) for g, m, s in rows if metric_signatures.get(m) == s}
+
+    def completions(self, gen_ids: Sequence[str]) -> dict[str, str]:
+        """gen_id -> completion text of the given generations (those stored)."""
+        out: dict[str, str] = {}
+        ids = list(gen_ids)
+        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+            part = ids[start:start + 500]
+            out.update(self.conn.execute(
+                f"SELECT gen_id, completion FROM generations WHERE gen_id IN "
+                f"({','.join('?' * len(part))})", part).fetchall())
+        return out
+
+    def directions(self) -> dict[str, bool | None]:
+        """score name -> higher is better (True/False) or None (a diagnostic), for every score
+        whose direction was recorded (:meth:`set_directions`)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT metric, higher_is_better FROM score_directions").fetchall()
+        except sqlite3.OperationalError:  # a store written before directions were recorded
+            return {}
+        return {m: None if v is None else bool(v) for m, v in rows}
 
     def count(self, table: str) -> int:
         if table not in TABLES:
@@ -461,7 +536,7 @@ class ResultsStore:
         import numpy as np
         import pandas as pd
 
-        from .evaluation.stats import bootstrap_ci
+        from .stats import bootstrap_ci
 
         df = self.scores_frame(run)
         out = []

@@ -22,7 +22,6 @@ it stopped. Paths in ``run.json`` (policy_init, ref_model, reward_model) can all
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DataError, ModelError
+from ..escape import check_name
+from ..runs import list_checkpoints, read_run_json
 from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, sample_id_for
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ DEFAULT_METRICS = ("rouge", "bleu", "chrf", "bertscore", "length", "distinct", "
                    "reward", "kl", "gold")
 DEFAULT_JUDGES = ("reward", "gold", "rougeL", "bleu", "chrf", "bertscore_f")
 BASELINES = ("sft", "references", "previous")
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class EvalConfig:
                               "that needs engine: openai")
 
     def generation(self):
-        from .generation import GenerationSettings
+        from ..lm.generate import GenerationSettings
 
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
@@ -205,19 +205,6 @@ class CheckpointSpec:
     served_name: str | None = None   # a model the openai server serves (no local weights)
 
 
-def read_run_json(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
-    if not isinstance(data, dict):
-        raise DataError("expected an object", path=str(path))
-    return data
-
-
 def _source(value: Any) -> str | None:
     """A usable model path from run.json ('<in-memory>' means the trainer got an object)."""
     if not isinstance(value, str) or not value or value.startswith("<"):
@@ -242,10 +229,8 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
             m = re.search(r"(\d+)$", name)
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
     elif run_dir is not None:
-        for child in Path(run_dir).iterdir():
-            m = _CKPT.match(child.name)
-            if m and child.is_dir():
-                found.append(CheckpointSpec(child.name, int(m.group(1)), str(child)))
+        found += [CheckpointSpec(folder.name, step, str(folder))
+                  for step, folder in list_checkpoints(run_dir)]
     return sorted(found, key=lambda c: (c.step, c.name))
 
 
@@ -293,8 +278,8 @@ class Suite:
             raise ConfigError(f"run folder {self.run_dir} does not exist")
         self.run_json = read_run_json(self.run_dir) if self.run_dir else {}
         self.sources = resolve_sources(cfg, self.run_json)
-        self.run_name = cfg.run_name or (self.run_dir.resolve().name if self.run_dir else
-                                         "default")
+        self.run_name = check_name(cfg.run_name or (self.run_dir.resolve().name if self.run_dir
+                                                    else "default"), "run name")
         store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else None)
         if store_path is None:
             raise ConfigError("pass store: (a results file) when evaluating without --run")
@@ -324,7 +309,7 @@ class Suite:
     # ------------------------------------------------------------------ set-up
 
     def _build_metrics(self):
-        from . import model_metrics  # noqa: F401  (registers reward, kl, gold)
+        from . import model_metrics  # noqa: F401  (registers reward, kl)
         from .metrics import get_metric
 
         metrics = []
@@ -373,7 +358,10 @@ class Suite:
                 raise ConfigError("no baseline model: set baseline_model (or policy_init in "
                                   "run.json), or include_baseline: false")
             specs.append(CheckpointSpec(BASELINE, 0, self.sources.baseline, True))
-        return specs + discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        found = discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        for spec in found:  # names reach reports and CI summaries: printable, one line
+            check_name(spec.name, f"checkpoint folder {spec.path}")
+        return specs + found
 
     # ------------------------------------------------------------------ models
 
@@ -470,6 +458,14 @@ class Suite:
         # a served model has no files to hash: its id on the server stands for its weights
         model_hash = (f"served:{spec.served_name}" if spec.served_name is not None
                       else path_fingerprint(spec.path))
+        model = tok = None
+        known = self.store.checkpoints(self.run_name)
+        stored = known.loc[known["checkpoint"] == spec.name, "model_hash"]
+        if spec.served_name is None and len(stored) and stored.iloc[0] != model_hash:
+            # the folder changed: load it *before* its earlier results are dropped, so a
+            # corrupted overwrite fails with those results intact (and reported as failed)
+            model, tok = self._load_policy(spec)
+            report.models_loaded += 1
         # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
                                   is_baseline=spec.is_baseline, model_hash=model_hash)
@@ -486,12 +482,14 @@ class Suite:
                        and done[s.sample_id] not in have]
         if not todo and not kl_todo:
             return  # nothing to do: the model is not even loaded
-        report.models_loaded += 1
+        if model is None:
+            report.models_loaded += 1
         ref = self._model_ref(spec)
         if todo:
             self._generate(spec, ref, model_hash, todo, done, report)
         if use_kl:
-            model, tok = self._load_policy(spec)
+            if model is None:
+                model, tok = self._load_policy(spec)
             self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
 
     def _generate(self, spec, ref, model_hash, todo, done, report) -> None:
@@ -522,14 +520,11 @@ class Suite:
     def _score_kl(self, spec, model, tok, samples, done, sig, report) -> None:
         kl = self._kl_metric(model, tok)
         kl.ref = self._reference_model()
+        self.store.set_directions(kl.higher_is_better)
         step = self.cfg.score_chunk
         for start in range(0, len(samples), step):
             chunk = samples[start:start + step]
-            gens = self.store.conn.execute(
-                f"SELECT gen_id, completion FROM generations WHERE gen_id IN "
-                f"({','.join('?' * len(chunk))})", [done[s.sample_id] for s in chunk]
-            ).fetchall()
-            text = dict(gens)
+            text = self.store.completions([done[s.sample_id] for s in chunk])
             preds = [text[done[s.sample_id]] for s in chunk]
             vals = kl.sentence_scores(predictions=preds,
                                       prompts=self._scoring_prompts(chunk))["kl"]
@@ -554,6 +549,7 @@ class Suite:
     def _score_metrics(self, names: Sequence[str], report: SuiteReport) -> None:
         from tqdm.auto import tqdm
 
+        self.store.set_directions(self.directions())  # report, gates, dashboard read them
         gens = self.store.generations(self.run_name)
         gens = gens[gens["checkpoint"].isin(list(names))]
         table: dict[str, dict[str, tuple[str, str]]] = {}
@@ -661,8 +657,12 @@ class Suite:
             try:
                 self._evaluate_checkpoint(spec, report)
                 good.append(spec)
+                self.store.clear_eval_failure(self.run_name, spec.name)
             except ModelError as exc:
+                # earlier results (if any) stay; the failure is recorded for `report`
                 self.store.drop_empty_checkpoint(self.run_name, spec.name)
+                self.store.record_eval_failure(self.run_name, spec.name, step=spec.step,
+                                               error=str(exc), path=str(spec.path))
                 if spec.is_baseline:
                     raise
                 log.error("checkpoint %s: %s", spec.name, exc)

@@ -70,7 +70,7 @@ def vllm_server(world, vllm_reason, vllm_inprocess, tmp_path_factory):
 def hf_reference(world):
     """Greedy completions of the hf engine for every prompt and model (the reference)."""
     from engine_helpers import MAX_NEW
-    from rlhf_eval.evaluation.generation import GenerationSettings
+    from rlhf_eval.lm.generate import GenerationSettings
     from rlhf_eval.lm.engines import ModelRef, get_engine
     from rlhf_eval.models import load_tokenizer
 

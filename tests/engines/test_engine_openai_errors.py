@@ -8,7 +8,7 @@ import pytest
 
 from engine_helpers import Stub, free_port, openai_like, unauthorized
 from rlhf_eval.cli import main
-from rlhf_eval.evaluation.generation import GenerationSettings
+from rlhf_eval.lm.generate import GenerationSettings
 from rlhf_eval.lm.engines import EngineError, ModelRef, get_engine
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rlhf_eval.errors import ConfigError
-from rlhf_eval.evaluation.generation import GenerationSettings, filter_top
+from rlhf_eval.lm.generate import GenerationSettings, filter_top
 
 
 @pytest.mark.parametrize("top_k,top_p", [(0, 0.9), (5, 1.0), (7, 0.5), (0, 0.05)])

@@ -11,7 +11,7 @@ import pytest
 
 from engine_helpers import MAX_NEW, DyingProxy
 from rlhf_eval.cli import main
-from rlhf_eval.evaluation.generation import GenerationSettings
+from rlhf_eval.lm.generate import GenerationSettings
 from rlhf_eval.lm.engines import ModelRef, get_engine
 from rlhf_eval.models import load_tokenizer
 

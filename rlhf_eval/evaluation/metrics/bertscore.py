@@ -222,7 +222,7 @@ class BertScoreMetric(Metric):
             f"transformers={version('transformers')}", f"model={model}",
             f"L={self.num_layers}", f"idf={yes_no(self.idf)}", f"rescale={rescale}",
             f"multi_ref={self.multi_ref}", f"dtype={self.dtype}",
-            f"fast_tok={yes_no(self.use_fast)}"])
+            f"fast_tok={yes_no(self.use_fast)}", f"threads={_threads()}"])
 
     @property
     def encoder(self) -> _Encoder:
@@ -361,3 +361,12 @@ def _greedy_match(hyp_stats, ref_stats):
     R = R.masked_fill(empty, 0.0)
     F = F.masked_fill(torch.isnan(F) | empty, 0.0)
     return torch.stack((P, R, F), dim=-1)
+
+
+def _threads() -> int:
+    """torch's intra-op thread count: CPU reductions are split by thread, so 1 and 2 threads
+    give BERTScores that differ in the 7th decimal (enough to flip a win-rate tie); a score
+    computed under another count is therefore another signature."""
+    import torch
+
+    return torch.get_num_threads()

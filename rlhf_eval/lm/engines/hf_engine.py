@@ -1,4 +1,4 @@
-"""The ``hf`` engine: the project's own sampler (:mod:`rlhf_eval.evaluation.generation`) on a
+"""The ``hf`` engine: the project's own sampler (:mod:`rlhf_eval.lm.generate`) on a
 transformers model in this process. Deterministic and batch-invariant; the default, and what the
 other engines are compared against.
 
@@ -119,7 +119,7 @@ class HFEngine(Engine):
 
     def generate(self, model: ModelRef, prompts: Sequence[str], sample_ids: Sequence[str],
                  settings) -> list[Completion]:
-        from ...evaluation.generation import generate_token_ids
+        from ..generate import generate_token_ids
         from ...models import pick_device
 
         self.check(model)

@@ -179,7 +179,7 @@ class OpenAIEngine(Engine):
                               - (c.finish_reason == "stop" and not settings.stop), 
                               "stop" if c.finish_reason == "stop" else "length")
         if tok is not None and self.send_token_ids:
-            from ...training.rollout import encode_prompts
+            from ..encode import encode_prompts
 
             enc = encode_prompts(tok, [prompt], settings.max_prompt_tokens)
             p = [int(t) for t, m in zip(enc.input_ids[0].tolist(),

@@ -112,7 +112,7 @@ class VLLMEngine(Engine):
 
     def generate(self, model: ModelRef, prompts: Sequence[str], sample_ids: Sequence[str],
                  settings) -> list[Completion]:
-        from ...training.rollout import encode_prompts
+        from ..encode import encode_prompts
 
         self.check(model)
         llm, lora = self._llm_for(model.path)
