@@ -83,10 +83,20 @@ class PolicyLoader:
         key = str(Path(path).resolve())
         if key not in self._adapters:
             name = f"a{len(self._adapters)}"
-            if not self._adapters:
-                self._model = PeftModel.from_pretrained(self._model, path, adapter_name=name)
-            else:
-                self._model.load_adapter(path, adapter_name=name)
+            try:
+                if not self._adapters:
+                    self._model = PeftModel.from_pretrained(self._model, path,
+                                                            adapter_name=name)
+                else:
+                    self._model.load_adapter(path, adapter_name=name)
+            except Exception as exc:  # noqa: BLE001  truncated/corrupt adapter files
+                from ...errors import ModelError
+
+                self.close()  # a half-injected adapter may be left in the base: reload it
+                if isinstance(exc, ModelError):
+                    raise
+                raise ModelError(f"cannot load LoRA adapters from {path!r}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
             self._model.to(next(self._model.parameters()).device)
             self._adapters[key] = name
             self.adapter_loads += 1
