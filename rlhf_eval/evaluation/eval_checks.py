@@ -145,7 +145,11 @@ def _model_problems(cfg, sources, run_problems: dict[str, str], problems: list[s
         if not overridden.get(key):
             problems.append(problem)
     bad = set(run_problems)
-    checks = [(c, "--checkpoint [checkpoints]", "checkpoint") for c in cfg.checkpoints]
+    from .eval_config import _served_checkpoint
+
+    # NAME=MODEL_ID names a model the openai engine's server holds: no local files to check
+    checks = [(c, "--checkpoint [checkpoints]", "checkpoint") for c in cfg.checkpoints
+              if not _served_checkpoint(c)]
     if cfg.include_baseline and not cfg.completions:
         if sources.baseline is None:
             problems.append(f"no baseline model: pass --baseline-model (or set policy_init in "

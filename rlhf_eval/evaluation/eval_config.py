@@ -18,7 +18,7 @@ BASELINES = ("sft", "references", "previous")
 FLAGS = {"checkpoints": "--checkpoint", "do_sample": "--sample", "progress": "--no-progress",
          "include_baseline": "--no-baseline", "include_references": "--no-references"}
 NO_FLAG = ("metric_options", "tie_tolerance", "n_bootstrap", "bt_l2", "score_batch_size",
-           "score_chunk")
+           "score_chunk", "engine_options")
 
 
 def flag(name: str) -> str:
@@ -58,6 +58,12 @@ class EvalConfig:
     do_sample: bool = False
     temperature: float = 1.0
     max_prompt_tokens: int = 512
+    top_p: float = 1.0                   # sampling only
+    top_k: int = 0                       # sampling only; 0 = off
+    stop: tuple[str, ...] = ()           # stop strings (not included in the completion)
+    chat_template: str | None = None     # None: automatic for chat prompts; "tokenizer"; a file
+    engine: str = "hf"                   # hf | vllm | openai (rlhf_eval.lm.engines)
+    engine_options: dict = field(default_factory=dict)  # the engine's constructor arguments
     batch_size: int = 16                 # generation batch (= one store transaction)
     score_batch_size: int = 32           # RM / KL forward batch
     score_chunk: int = 128               # samples per metric transaction
@@ -95,6 +101,7 @@ class EvalConfig:
                 or self.threads < 0:
             out.append(f"{flag('threads')}: expected an integer >= 0 (0: auto), found "
                        f"{self.threads!r}")
+        out += self._engine_problems()
         if not 0 < self.confidence < 1:
             out.append(f"{flag('confidence')}: expected a level in (0, 1), found "
                        f"{self.confidence}")
@@ -117,7 +124,50 @@ class EvalConfig:
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
                                   max_prompt_tokens=self.max_prompt_tokens,
-                                  batch_size=self.batch_size, seed=self.seed)
+                                  batch_size=self.batch_size, seed=self.seed, top_p=self.top_p,
+                                  top_k=self.top_k, stop=tuple(self.stop))
+
+    def _engine_problems(self) -> list[str]:
+        from ..lm.engines import ENGINES
+
+        out = []
+        if self.engine not in ENGINES:
+            out.append(f"{flag('engine')}: expected one of {', '.join(ENGINES)}, found "
+                       f"{self.engine!r}")
+        if not isinstance(self.engine_options, dict):
+            out.append(f"{flag('engine_options')}: expected a mapping of option names to values")
+        try:
+            served = [c for c in self.checkpoints if _served_checkpoint(c)]
+        except ConfigError as exc:
+            return out + [f"{flag('checkpoints')}: {exc}"]
+        if served and self.engine != "openai":
+            out.append(f"{flag('checkpoints')}: {served[0]!r} names a served model "
+                       f"(NAME=MODEL_ID): that needs --engine openai")
+        return out
+
+    def build_engine(self, loader=None):
+        """The generation engine (``engine`` + ``engine_options``); ``hf`` and the suite's KL
+        pass share ``loader`` so that a model is loaded once for both."""
+        from ..lm.engines import get_engine
+
+        opts = dict(self.engine_options)
+        if self.engine == "hf":
+            opts.setdefault("device", self.device)
+            opts.setdefault("loader", loader)
+        return get_engine(self.engine, **opts)
+
+
+def _served_checkpoint(spec: str) -> tuple[str, str] | None:
+    """``NAME=MODEL_ID`` -> (name, model id); None for a folder (a folder named with '=' that
+    exists stays a folder)."""
+    from pathlib import Path
+
+    if "=" not in spec or Path(spec).exists():
+        return None
+    name, model_id = spec.split("=", 1)
+    if not name or not model_id:
+        raise ConfigError(f"checkpoint {spec!r}: expected NAME=MODEL_ID")
+    return name, model_id
 
 
 def _source(value: Any) -> str | None:

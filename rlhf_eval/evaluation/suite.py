@@ -38,7 +38,8 @@ from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, 
 log = logging.getLogger(__name__)
 
 from .eval_config import (BASELINES, DEFAULT_JUDGES, DEFAULT_METRICS, FLAGS,  # noqa: F401
-                          NO_FLAG, EvalConfig, Sources, _source, flag, resolve_sources)
+                          NO_FLAG, EvalConfig, Sources, _served_checkpoint, _source, flag,
+                          resolve_sources)
 
 # --------------------------------------------------------------------------------- inputs
 
@@ -46,9 +47,10 @@ from .eval_config import (BASELINES, DEFAULT_JUDGES, DEFAULT_METRICS, FLAGS,  # 
 @dataclass(frozen=True)
 class EvalSample:
     sample_id: str
-    prompt: str
+    prompt: str                          # chat messages: their canonical JSON (lm.chat)
     references: tuple[str, ...]
     meta: dict
+    messages: tuple | None = None        # chat messages, when the prompt is a conversation
 
 
 def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalSample]:
@@ -63,8 +65,14 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
 
     out: list[EvalSample] = []
     seen: set[str] = set()
+    from ..lm.chat import check_messages, prompt_key
+
     for line_no, record in iter_jsonl(path):
         record.setdefault("completion", "")
+        messages = None
+        if isinstance(record.get("prompt"), list):  # a conversation
+            messages = check_messages(record["prompt"], path=str(path), line=line_no)
+            record["prompt"] = prompt_key(messages)
         try:
             s = Sample.from_dict(record, strict=False)
         except DataError as exc:
@@ -77,7 +85,8 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
             continue
         seen.add(sid)
         meta = dict(s.meta, **({"id": s.id} if s.id is not None else {}))
-        out.append(EvalSample(sid, s.prompt, tuple(s.references), meta))
+        out.append(EvalSample(sid, s.prompt, tuple(s.references), meta,
+                              tuple(messages) if messages else None))
         if max_samples is not None and len(out) >= max_samples:
             break
     if not out:
@@ -89,8 +98,9 @@ def load_samples(path: str | Path, max_samples: int | None = None) -> list[EvalS
 class CheckpointSpec:
     name: str
     step: int
-    path: str
+    path: str | None
     is_baseline: bool = False
+    served_name: str | None = None   # a model the openai server serves (no local weights)
 
 
 def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = ()
@@ -101,6 +111,12 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
     if explicit:
         names = [Path(p).name or str(p) for p in explicit]
         for k, (p, name) in enumerate(zip(explicit, names), 1):
+            served = _served_checkpoint(p)
+            if served:
+                m = re.search(r"(\d+)$", served[0])
+                found.append(CheckpointSpec(served[0], int(m.group(1)) if m else k, None,
+                                            served_name=served[1]))
+                continue
             m = re.search(r"(\d+)$", name)
             if names.count(name) > 1:  # a sweep: r8/checkpoint-500, r16/checkpoint-500
                 name = "/".join(Path(p).parts[-2:])
@@ -122,6 +138,8 @@ class SuiteReport:
     generated: int = 0            # new generations written
     scores_written: int = 0       # new score rows written
     models_loaded: int = 0        # policy checkpoints loaded (0 on a re-run with nothing to do)
+    base_loads: int = 0           # full-weight loads (a LoRA sweep loads its base once)
+    engine: str = "hf"
     failed: list[str] = field(default_factory=list)   # "name: error" of checkpoints not loaded
     winrates: int = 0
 
@@ -163,7 +181,13 @@ class Suite:
                                   "Sample records, e.g. the lab's prompts_eval.jsonl)")
             self.samples = load_samples(prompts, cfg.max_samples)
         self.gen = cfg.generation()
-        self.gen_signature = self.gen.signature()
+        from ..lm.chat import load_template
+        from ..lm.engines.hf_engine import PolicyLoader
+
+        self.chat_template = load_template(cfg.chat_template)
+        self.loader = PolicyLoader(cfg.device)   # KL pass (and the hf engine)
+        self.engine = cfg.build_engine(self.loader)
+        self.gen_signature = self.engine.signature(self.gen)
         if self.imported is not None:
             from .completions import IMPORTED_SIGNATURE
 
@@ -311,16 +335,41 @@ class Suite:
                                  "--tokenizer")
 
     def _load_policy(self, spec: CheckpointSpec):
-        from ..models import load_causal_lm, pick_device
-
-        try:
-            model = load_causal_lm(spec.path, device=pick_device(self.cfg.device))
-        except ModelError:
-            raise
-        except Exception as exc:  # corrupt weights raise library-specific errors
-            raise ModelError(f"cannot load a causal LM from {spec.path!r}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+        """The policy for the KL pass, from the loader the hf engine shares (a LoRA checkpoint
+        is an adapter swapped onto the base already in memory)."""
+        model = self.loader.load(spec.path)
         return model, self._tokenizer(spec.path)
+
+    def _model_ref(self, spec: CheckpointSpec):
+        from ..lm.engines import ModelRef
+
+        if spec.served_name is not None:  # no local files: only an explicit --tokenizer
+            tok = self._tokenizer(self.cfg.tokenizer) if self.cfg.tokenizer else None
+        else:
+            tok = self._tokenizer(spec.path)
+        return ModelRef(spec.name, spec.path, spec.served_name, tok)
+
+    def _prompt_text(self, s: EvalSample, tokenizer=None):
+        """The text every engine continues: chat messages (or, with chat_template, any prompt)
+        rendered with the tokenizer's template; a plain prompt as it is. Without a tokenizer
+        (a served model) the messages go to the server's chat endpoint as they are."""
+        from ..lm.chat import render
+
+        if s.messages is None and self.chat_template is None:
+            return s.prompt
+        if tokenizer is None:
+            if s.messages is None:
+                raise ConfigError("chat_template needs a local tokenizer: pass --tokenizer")
+            return list(s.messages)
+        return render(tokenizer, list(s.messages) if s.messages else s.prompt,
+                      chat_template=self.chat_template)
+
+    def _scoring_prompts(self, chunk) -> list[str]:
+        """Prompts as the RM/KL see them: rendered like generation (baseline's tokenizer)."""
+        if all(s.messages is None for s in chunk) and self.chat_template is None:
+            return [s.prompt for s in chunk]
+        tok = self._tokenizer(self.cfg.tokenizer or self.sources.baseline)
+        return [self._prompt_text(s, tok) for s in chunk]
 
     def _reference_model(self):
         from ..models import load_causal_lm, pick_device
@@ -367,15 +416,18 @@ class Suite:
 
         if self.imported is not None:
             return self._import_checkpoint(spec, report)
-        from ..hub import check_model_source
+        if spec.served_name is None:
+            from ..hub import check_model_source
 
-        # a folder or a Hub id (`--checkpoint gpt2`); either way the error names it at once
-        check_model_source(spec.path, "baseline model" if spec.is_baseline else "checkpoint")
-        model_hash = path_fingerprint(spec.path)
+            # a folder or a Hub id (`--checkpoint gpt2`); either way the error names it at once
+            check_model_source(spec.path, "baseline model" if spec.is_baseline else "checkpoint")
+        # a served model has no files to hash: its id on the server stands for its weights
+        model_hash = (f"served:{spec.served_name}" if spec.served_name is not None
+                      else path_fingerprint(spec.path))
         model = tok = None
         known = self.store.checkpoints(self.run_name)
         stored = known.loc[known["checkpoint"] == spec.name, "model_hash"]
-        if len(stored) and stored.iloc[0] != model_hash:
+        if spec.served_name is None and len(stored) and stored.iloc[0] != model_hash:
             # the folder changed: load it *before* its earlier results are dropped, so a
             # corrupted overwrite fails with those results intact (and reported as failed)
             model, tok = self._load_policy(spec)
@@ -386,7 +438,10 @@ class Suite:
         done = self.store.done_generations(self.run_name, spec.name, self.gen_signature)
         todo = [s for s in self.samples if s.sample_id not in done]
         kl_todo: list[EvalSample] = []
-        if self.use_kl:
+        use_kl = self.use_kl and spec.served_name is None
+        if self.use_kl and not use_kl:
+            log.warning("checkpoint %s is served (no local weights): no KL for it", spec.name)
+        if use_kl:
             have = {g for g, _ in self.store.done_scores(list(done.values()),
                                                          {"kl": self._kl_signature()})}
             kl_todo = [s for s in self.samples if s.sample_id in done
@@ -394,29 +449,31 @@ class Suite:
         if not todo and not kl_todo:
             return  # nothing to do: the model is not even loaded
         if model is None:
-            model, tok = self._load_policy(spec)
             report.models_loaded += 1
-        self._generate(spec, model, tok, model_hash, todo, done, report)
-        if self.use_kl:
+        ref = self._model_ref(spec)
+        if todo:
+            self._generate(spec, ref, model_hash, todo, done, report)
+        if use_kl:
+            if model is None:
+                model, tok = self._load_policy(spec)
             self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
 
-    def _generate(self, spec, model, tok, model_hash, todo, done, report) -> None:
-        """Generate ``todo`` in batches; each batch is one store transaction."""
+    def _generate(self, spec, ref, model_hash, todo, done, report) -> None:
+        """Generate ``todo`` with the engine in batches; each batch is one store transaction
+        (a run killed mid-way keeps its whole batches and a re-run does the rest)."""
         from tqdm.auto import tqdm
 
-        from ..models import pick_device
-        from ..lm.generate import generate_batch
-
-        device = pick_device(self.cfg.device)
         bs = self.gen.batch_size
         with tqdm(total=len(todo), desc=f"generate {spec.name}", unit="sample",
                   disable=not self.cfg.progress or not todo) as bar:
             for start in range(0, len(todo), bs):
                 batch = todo[start:start + bs]
-                outs = generate_batch(model, tok, [s.prompt for s in batch],
-                                      [s.sample_id for s in batch], self.gen, device)
+                outs = self.engine.generate(ref, [self._prompt_text(s, ref.tokenizer)
+                                                  for s in batch],
+                                            [s.sample_id for s in batch], self.gen)
                 rows = []
-                for s, (text, n_tok) in zip(batch, outs):
+                for s, out in zip(batch, outs):
+                    text, n_tok = out.text, out.n_tokens
                     gid = gen_id_for(self.run_name, spec.name, model_hash, s.sample_id,
                                      self.gen_signature)
                     done[s.sample_id] = gid
@@ -435,7 +492,8 @@ class Suite:
             chunk = samples[start:start + step]
             text = self.store.completions([done[s.sample_id] for s in chunk])
             preds = [text[done[s.sample_id]] for s in chunk]
-            vals = kl.sentence_scores(predictions=preds, prompts=[s.prompt for s in chunk])["kl"]
+            vals = kl.sentence_scores(predictions=preds,
+                                      prompts=self._scoring_prompts(chunk))["kl"]
             report.scores_written += self.store.add_scores(
                 (done[s.sample_id], "kl", sig, v) for s, v in zip(chunk, vals))
 
@@ -490,7 +548,7 @@ class Suite:
                     continue
                 scores = metric.score_many(
                     predictions=preds, references=[list(s.references) for s in chunk],
-                    prompts=[s.prompt for s in chunk])
+                    prompts=self._scoring_prompts(chunk))
                 rows = []
                 for ck, col in preds.items():
                     for j, (s, text) in enumerate(zip(chunk, col)):
@@ -551,8 +609,15 @@ class Suite:
     # ------------------------------------------------------------------ driver
 
     def run_once(self) -> SuiteReport:
-        report = SuiteReport(self.run_name, str(self.store.path))
+        report = SuiteReport(self.run_name, str(self.store.path), engine=self.engine.name)
         specs = self.checkpoint_specs()
+        for spec in specs:  # a bad endpoint, model name or chat template fails here, before
+            if spec.served_name is not None or self.engine.name == "openai":  # any model work
+                self.engine.check(self._model_ref(spec))
+            if self.chat_template is not None or any(x.messages for x in self.samples):
+                ref = self._model_ref(spec)
+                for x in self.samples:
+                    self._prompt_text(x, ref.tokenizer)
         good = []
         for spec in specs:
             try:
@@ -575,6 +640,7 @@ class Suite:
             names.append(REFERENCES)
         self._score_metrics(names, report)
         self._winrates(good, report)
+        report.base_loads = self.loader.base_loads + getattr(self.engine, "base_loads", 0)
         return report
 
     def watch(self, *, max_rounds: int | None = None) -> SuiteReport:
@@ -596,6 +662,8 @@ class Suite:
         return total
 
     def close(self) -> None:
+        self.engine.close()
+        self.loader.close()
         self.store.close()
 
 

@@ -33,8 +33,18 @@ class GenerationSettings:
     max_prompt_tokens: int = 512
     batch_size: int = 16
     seed: int = 0
+    top_p: float = 1.0                  # sampling only: nucleus mass kept
+    top_k: int = 0                      # sampling only: 0 = all tokens
+    stop: tuple[str, ...] = ()          # the completion ends before the first of these
 
     def __post_init__(self):
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], found {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0 (0 = off), found {self.top_k}")
+        if any(not isinstance(x, str) or not x for x in self.stop):
+            raise ConfigError(f"stop must be non-empty strings, found {self.stop!r}")
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, found {self.max_new_tokens}")
         if self.temperature <= 0:
@@ -46,14 +56,27 @@ class GenerationSettings:
         """What changes the completions (the batch size does not, by construction)."""
         import transformers
 
+        return (f"{self.settings_key()}|torch={torch.__version__}|"
+                f"transformers={transformers.__version__}")
+
+    def settings_key(self) -> str:
+        """The settings part of the signature (the engines add their own versions)."""
         d = asdict(self)
         d.pop("batch_size")
         if not self.do_sample:
-            d.pop("temperature")
-            d.pop("seed")
+            for k in ("temperature", "seed", "top_p", "top_k"):
+                d.pop(k)
+        else:  # defaults left out: a store written before these settings existed stays valid
+            if self.top_p == 1.0:
+                d.pop("top_p")
+            if self.top_k == 0:
+                d.pop("top_k")
+        if not self.stop:
+            d.pop("stop")
+        else:
+            d["stop"] = json.dumps(list(self.stop))
         body = "|".join(f"{k}={v}" for k, v in sorted(d.items()))
-        return (f"{'sample' if self.do_sample else 'greedy'}|{body}|torch={torch.__version__}|"
-                f"transformers={transformers.__version__}")
+        return f"{'sample' if self.do_sample else 'greedy'}|{body}"
 
 
 def masked_logits(logits: torch.Tensor, temperature: float, pad_token_id: int) -> torch.Tensor:
@@ -65,6 +88,23 @@ def masked_logits(logits: torch.Tensor, temperature: float, pad_token_id: int) -
     return logits
 
 
+def filter_top(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """(B, V) logits with everything outside the top-k and the nucleus of mass ``top_p`` set to
+    -inf (the token that crosses ``top_p`` is kept, as in Holtzman et al. 2020 and vLLM)."""
+    if top_k <= 0 and top_p >= 1.0:
+        return logits
+    out = logits.clone()
+    if 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        out = out.masked_fill(out < kth, float("-inf"))
+    if top_p < 1.0:
+        probs, order = torch.softmax(out, -1).sort(-1, descending=True)
+        before = probs.cumsum(-1) - probs          # mass of the tokens ranked above
+        drop = torch.zeros_like(out, dtype=torch.bool).scatter(-1, order, before >= top_p)
+        out = out.masked_fill(drop, float("-inf"))
+    return out
+
+
 def sample_uniforms(seed: int, sample_id: str, n: int) -> np.ndarray:
     """``n`` uniforms in [0, 1) that depend only on (seed, sample_id)."""
     digest = hashlib.sha256(json.dumps([seed, sample_id]).encode()).digest()
@@ -74,7 +114,8 @@ def sample_uniforms(seed: int, sample_id: str, n: int) -> np.ndarray:
 @torch.no_grad()
 def sample(model, query: torch.Tensor, query_mask: torch.Tensor,
            uniforms: torch.Tensor | None = None, *, max_new_tokens: int | None = None,
-           temperature: float = 1.0, eos_token_id: int, pad_token_id: int) -> torch.Tensor:
+           temperature: float = 1.0, eos_token_id: int, pad_token_id: int, top_k: int = 0,
+           top_p: float = 1.0) -> torch.Tensor:
     """(B, T) new tokens for left-padded ``query`` (B, Tq), truncated after the first EOS and
     right-padded. With ``uniforms`` (B, T) in [0, 1): inverse-CDF sampling at ``temperature``,
     T = ``uniforms.size(1)``; without: greedy (argmax), T = ``max_new_tokens``."""
@@ -90,7 +131,8 @@ def sample(model, query: torch.Tensor, query_mask: torch.Tensor,
     tokens = torch.full((B, T), pad_token_id, dtype=torch.long, device=query.device)
     for t in range(T):
         if uniforms is not None:
-            cdf = torch.softmax(masked_logits(logits, temperature, pad_token_id), -1).cumsum(-1)
+            lg = filter_top(masked_logits(logits, temperature, pad_token_id), top_k, top_p)
+            cdf = torch.softmax(lg, -1).cumsum(-1)
             u = uniforms[:, t:t + 1].to(cdf.device, cdf.dtype) * cdf[:, -1:]
             tok = torch.searchsorted(cdf, u).squeeze(1).clamp(max=cdf.size(-1) - 1)
         else:
@@ -123,6 +165,19 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequenc
     """``(completion text, number of new tokens before EOS)`` per prompt, in input order.
     Sampling draws row i's uniforms from ``(settings.seed, sample_ids[i])``, unless explicit
     ``uniforms`` (B, max_new_tokens) are given (e.g. a PPO step's, to replay its samples)."""
+    return _decode(tokenizer, _generate(model, tokenizer, prompts, sample_ids, settings, device,
+                                        uniforms))
+
+
+def generate_token_ids(model, tokenizer, prompts: Sequence[str], sample_ids: Sequence[str],
+                       settings: GenerationSettings, device) -> list[list[int]]:
+    """The new token ids per prompt (EOS and padding removed), in input order."""
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    new = _generate(model, tokenizer, prompts, sample_ids, settings, device, None)
+    return [[t for t in row if t not in (pad, eos)] for row in new.cpu().tolist()]
+
+
+def _generate(model, tokenizer, prompts, sample_ids, settings, device, uniforms):
     q = encode_prompts(tokenizer, list(prompts),
                        prompt_budget(model, settings.max_prompt_tokens, settings.max_new_tokens))
     if settings.do_sample and uniforms is None:
@@ -133,8 +188,9 @@ def generate_batch(model, tokenizer, prompts: Sequence[str], sample_ids: Sequenc
     with torch.inference_mode():
         new = sample(model, q.input_ids.to(device), q.attention_mask.to(device), uniforms,
                      max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    return _decode(tokenizer, new)
+                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                     top_k=settings.top_k, top_p=settings.top_p)
+    return new
 
 
 def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 48,
