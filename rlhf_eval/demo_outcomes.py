@@ -10,8 +10,11 @@ def _jsonl(path: Path) -> list[dict]:
 
 
 def _lab(out: Path) -> str:
-    counts = json.loads((out / "lab" / "lab.json").read_text())["counts"]
-    return ", ".join(f"{v} {k}" for k, v in counts.items())
+    counts = {k.removesuffix(".jsonl"): v for k, v in
+              json.loads((out / "lab" / "lab.json").read_text())["counts"].items()}
+    return (f"{counts.get('prompts_train')} train / {counts.get('prompts_eval')} eval prompts, "
+            f"{counts.get('sft')} SFT references, {counts.get('pairs')} annotator pairs, "
+            f"{counts.get('ratings')} ratings")
 
 
 def _sft(out: Path) -> str:
@@ -19,7 +22,7 @@ def _sft(out: Path) -> str:
     mean = ev["mean"]
     parts = []
     for key in ("gold", "rougeL"):
-        before, after = (mean.get(side, {}).get(key) for side in ("untrained", "trained"))
+        before, after = (mean.get(side, {}).get(key) for side in ("untrained", "sft"))
         if before is not None and after is not None:
             parts.append(f"{key} {before:.3f} -> {after:.3f}")
     return "greedy on the eval prompts, untrained -> trained: " + ", ".join(parts)
