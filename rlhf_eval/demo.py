@@ -74,7 +74,7 @@ FAST = DemoSizes(
     rm=("--max-steps", "4", "--batch-size", "8", "--max-length", "96", "--model", "minilm",
         "--bf16"),
     ppo=("--steps", "4", "--batch-size", "8", "--save-every", "2", "--max-new-tokens", "16"),
-    eval=("--max-samples", "16"),
+    eval=("--max-samples", "16", "--sample", "--temperature", "0.7"),
     summeval=("--metrics", "rouge,bleu,chrf", "--max-inputs", "20", "--n-resamples", "200"),
     lab_corr=("--metrics", "rouge,bleu,chrf", "--n-resamples", "200", "--levels",
               "summary,sample"),
@@ -209,7 +209,7 @@ class _Background:
         self.cfg = cfg
         self.todo: queue.Queue = queue.Queue()
         self.messages: queue.Queue = queue.Queue()
-        self.timings: list[tuple[Stage, float]] = []
+        self.timings: list[tuple[Stage, float, float]] = []  # stage, wall s, CPU s
         self.failed: tuple[Stage, int] | None = None
         self.proc: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
@@ -226,9 +226,12 @@ class _Background:
                 continue
             t0 = time.perf_counter()
             self.proc = _child(stage, self.cfg, _log(self.cfg, stage))
-            code = self.proc.wait()
+            # wait4 rather than wait: the child's CPU time too (the wall time on a shared
+            # machine says little about a quiet one)
+            _, status, usage = os.wait4(self.proc.pid, 0)
+            code = self.proc.returncode = os.waitstatus_to_exitcode(status)
             took = time.perf_counter() - t0
-            self.timings.append((stage, took))
+            self.timings.append((stage, took, usage.ru_utime + usage.ru_stime))
             if code:
                 self.failed = (stage, code)
                 self.messages.put(f"== {stage.name} failed with exit code {code} (log "
@@ -281,7 +284,7 @@ def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None 
         import torch
 
         torch.set_num_threads(cfg.threads)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     timings = []
     background = _Background(cfg)
     try:
@@ -299,14 +302,14 @@ def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None 
             if stage.background and not injected:
                 background.add(stage)
                 continue
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             if injected:
                 code = run_command(list(stage.args))
             else:
                 with _output_to(_log(cfg, stage), keep_stderr=cfg.progress):
                     code = run_command(list(stage.args))
             took = time.perf_counter() - t0
-            timings.append((stage, took))
+            timings.append((stage, took, time.process_time() - cpu0))
             # the report stage exits 1 when its gate fails: the demo still finished
             if code not in (0, 1) or (code == 1 and stage.name != "report"):
                 echo(f"== {stage.name} failed with exit code {code}"
@@ -320,7 +323,8 @@ def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None 
     finally:
         background.stop()
     total = time.perf_counter() - started
-    echo(summary(cfg, timings + background.timings, total))
+    cpu = time.process_time() - cpu_started + sum(t[2] for t in background.timings)
+    echo(summary(cfg, timings + background.timings, total, cpu))
     return 0
 
 
@@ -334,7 +338,7 @@ def outcome(stage: Stage, cfg: DemoConfig) -> str:
         return stage.what
 
 
-def summary(cfg: DemoConfig, timings, total: float) -> str:
+def summary(cfg: DemoConfig, timings, total: float, cpu: float = float("nan")) -> str:
     from .demo_summary import headline, render
 
     o = cfg.out
@@ -350,8 +354,9 @@ def summary(cfg: DemoConfig, timings, total: float) -> str:
                      for g in gates if g.get("gate") == GATE), None)
     h = headline(o, run=run, rm_dir=o / "rm", rm_eval_pairs=o / "lab" / "pairs_policy_eval.jsonl",
                  corr={"lab": corr / "lab", "summeval": corr / "summeval"}, gate=gate)
-    times = ", ".join(f"{s.name} {t:.0f}s" for s, t in timings)
-    lines = ["", f"Demo finished in {total:.0f} s ({times or 'every stage was already done'})."]
+    times = ", ".join(f"{s.name} {t:.0f}/{c:.0f}" for s, t, c in timings)
+    lines = ["", f"Demo finished in {total:.0f} s wall, {cpu:.0f} s CPU (per stage, wall/CPU s: "
+             f"{times or 'every stage was already done'})."]
     lines += render(h, out=o, run=run)
     lines += [f"Dashboard:  rlhf-eval dashboard --run {run}",
               f"CI gate:    rlhf-eval report --run {run} --fail-on '{GATE}'"]
