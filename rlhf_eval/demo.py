@@ -1,11 +1,14 @@
 """The end-to-end demo: the whole RLHF loop on bundled data, on a CPU, in minutes.
 
-lab data -> SFT tiny policy -> reward model -> PPO with checkpoints -> eval suite on every
-checkpoint -> correlation analysis (lab and SummEval) -> report.
+lab data -> SFT tiny policy -> on-policy comparisons by the lab's annotators -> MiniLM reward
+model -> PPO with checkpoints -> eval suite on every checkpoint -> report with a gold gate; the
+correlation analyses (lab ratings, SummEval experts) run beside the training in a child process.
 
 Every stage is an ordinary ``rlhf-eval`` subcommand (what a user would type, printed before it
-runs), and is skipped when its output already exists, so an interrupted demo resumes where it
-stopped. ``--fast`` shrinks every stage for the test suite (under two minutes on 2 cores).
+runs, its own output in ``<out>/logs/<stage>.log``), and is skipped when its output already
+exists, so an interrupted demo resumes where it stopped. The end is a short summary
+(``demo_summary``); the full figures go to ``<out>/summary.json`` and ``<out>/curve.csv``.
+``--fast`` shrinks every stage for the test suite (too small for PPO to learn anything).
 """
 from __future__ import annotations
 
@@ -234,11 +237,11 @@ class _Background:
             self.timings.append((stage, took, usage.ru_utime + usage.ru_stime))
             if code:
                 self.failed = (stage, code)
-                self.messages.put(f"== {stage.name} failed with exit code {code} (log "
-                                  f"{_log(self.cfg, stage)})")
+                self.messages.put(f"== {stage.name} failed with exit code {code}"
+                                  + _tail(_log(self.cfg, stage)))
             else:
                 self.messages.put(f"   {stage.name}: {outcome(stage, self.cfg)} ({took:.0f} s, "
-                                  "in the background)")
+                                  f"CPU {self.timings[-1][2]:.0f} s, in the background)")
 
     def flush(self, echo) -> None:
         while not self.messages.empty():
@@ -262,6 +265,15 @@ class _Background:
 
 def _log(cfg: DemoConfig, stage: Stage) -> Path:
     return cfg.out / "logs" / f"{stage.name}.log"
+
+
+def _tail(log: Path, n: int = 8) -> str:
+    """Where a failed stage's output is, and its last lines (the error is usually there)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
+    except OSError:
+        lines = []
+    return f"; the end of {log}:\n" + "\n".join("   | " + line[-200:] for line in lines)
 
 
 def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None = None,
@@ -308,15 +320,15 @@ def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None 
             else:
                 with _output_to(_log(cfg, stage), keep_stderr=cfg.progress):
                     code = run_command(list(stage.args))
-            took = time.perf_counter() - t0
-            timings.append((stage, took, time.process_time() - cpu0))
+            took, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            timings.append((stage, took, cpu))
             # the report stage exits 1 when its gate fails: the demo still finished
             if code not in (0, 1) or (code == 1 and stage.name != "report"):
                 echo(f"== {stage.name} failed with exit code {code}"
-                     + ("" if injected else f" (log {_log(cfg, stage)})"))
+                     + ("" if injected else _tail(_log(cfg, stage))))
                 return code or 1
             if not injected:
-                echo(f"   {stage.name}: {outcome(stage, cfg)} ({took:.0f} s)")
+                echo(f"   {stage.name}: {outcome(stage, cfg)} ({took:.0f} s, CPU {cpu:.0f} s)")
         background.wait(echo)
         if background.failed:
             return background.failed[1] or 1
