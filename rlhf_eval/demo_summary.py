@@ -18,6 +18,9 @@ from typing import Any
 # [-1, 1] (3 systems: Kendall tau can only be -1, -1/3, 1/3 or 1), so it is not reported
 MIN_SYSTEMS = 5
 CURVE_METRICS = ("gold", "reward", "kl")
+# aspects the terminal summary names (all of them are in the correlation files): the lab's
+# overall Likert rating and its gold reward; SummEval's four expert aspects
+SHOWN_ASPECTS = {"lab": ("overall", "gold")}
 
 
 def _paired(diffs, seed: int = 0) -> dict[str, float]:
@@ -180,8 +183,9 @@ def render(h: dict[str, Any], *, out: Path, run: Path, prompts_note: str = "") -
     for key, c in h.get("correlations", {}).items():
         if not c or not c.get("best"):
             continue
+        shown = SHOWN_ASPECTS.get(key) or tuple(c["best"])
         parts = [f"{aspect} {r['metric']} {r['value']:.2f} [{r['ci_low']:.2f}, "
-                 f"{r['ci_high']:.2f}]" for aspect, r in c["best"].items()]
+                 f"{r['ci_high']:.2f}]" for aspect, r in c["best"].items() if aspect in shown]
         r0 = next(iter(c["best"].values()))
         lines.append(f"Best metric vs {names.get(key, key)} ({r0['method']}, {r0['level']} "
                      f"level): " + "; ".join(parts))
