@@ -296,6 +296,13 @@ def run_demo(cfg: DemoConfig, *, run_command: Callable[[list[str]], int] | None 
         import torch
 
         torch.set_num_threads(cfg.threads)
+    if not injected:
+        # cli.main's logging.basicConfig would otherwise bind the root handler to the first
+        # stage's log file (closed after it); bound to the real stderr now, stages' log lines
+        # follow fd 2 into their own log
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started, cpu_started = time.perf_counter(), time.process_time()
     timings = []
     background = _Background(cfg)
