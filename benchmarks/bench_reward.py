@@ -48,7 +48,7 @@ def prepare(work: Path, max_length: int, seed: int, backbone: str):
     from rlhf_eval.lab import generate_lab, lab_config
     from rlhf_eval.models import (TinyModelConfig, build_tiny_causal_lm, minilm_path,
                                   train_bpe_tokenizer)
-    from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
+    from rlhf_eval.rm.model import build_reward_model, save_reward_model
 
     lab = generate_lab(lab_config("demo", seed=seed))
     if backbone == "minilm":
@@ -87,7 +87,7 @@ def check_same_tokens(pair, base, init):
 
 def accuracy(model_dir, pairs, scores=None):
     """(vs labels, vs gold); ``scores``: (chosen, rejected) rewards computed elsewhere."""
-    from rlhf_eval.training.reward_scoring import RewardScorer
+    from rlhf_eval.rm.scorer import RewardScorer
 
     if scores is None:
         c, r = RewardScorer(str(model_dir), device="cpu", batch_size=64).score_pairs(pairs)

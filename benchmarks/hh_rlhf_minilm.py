@@ -24,7 +24,7 @@ import numpy as np
 
 def build_split(out: Path, n_eval: int, n_train: int, seed: int,
                 subsets: tuple[str, ...] = ("helpful-base", "harmless-base")) -> tuple[Path, Path]:
-    from rlhf_eval.adapters import hh_rlhf_pairs
+    from rlhf_eval.bundled import hh_rlhf_pairs
     from rlhf_eval.io import write_records
 
     pairs = []

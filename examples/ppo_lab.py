@@ -47,7 +47,7 @@ import numpy as np
 
 
 def _ci(values, seed=0) -> dict:
-    from rlhf_eval.evaluation.stats import bootstrap_ci
+    from rlhf_eval.stats import bootstrap_ci
 
     iv = bootstrap_ci(np.asarray(values, dtype=float), n_resamples=2000, seed=seed)
     return {"mean": iv.estimate, "ci_low": iv.low, "ci_high": iv.high}
@@ -116,10 +116,10 @@ def main() -> None:
 
     from rlhf_eval.commands.ppo import _gold_fn
     from rlhf_eval.models import load_causal_lm, load_tokenizer
-    from rlhf_eval.training.checkpoint import list_checkpoints
+    from rlhf_eval.runs import list_checkpoints
     from rlhf_eval.training.ppo import PPOTrainer
     from rlhf_eval.training.ppo_config import PPOConfig
-    from rlhf_eval.training.reward_model import load_reward_model
+    from rlhf_eval.rm.model import load_reward_model
     from rlhf_eval.training.rollout import read_prompts
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

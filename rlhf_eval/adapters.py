@@ -1,7 +1,9 @@
 """Adapters: read published preference/judgment data in its own layout as schema records.
 
 Use them through :func:`rlhf_eval.io.read_records` (``adapter="hh-rlhf"``), the command line
-(``rlhf-eval data convert IN OUT --adapter hh-rlhf``) or the functions below.
+(``rlhf-eval data convert IN OUT --adapter hh-rlhf``), the functions below, or
+:mod:`rlhf_eval.bundled` for the data sets shipped in ``data/``. This module imports no reader:
+:mod:`rlhf_eval.io` stands on it, not the other way round.
 
 ``hh-rlhf``  Anthropic HH-RLHF (Bai et al. 2022): ``{"chosen": dialogue, "rejected": dialogue}``
              where a dialogue is ``"\\n\\nHuman: ...\\n\\nAssistant: ..."``. The turns both
@@ -18,7 +20,7 @@ Use them through :func:`rlhf_eval.io.read_records` (``adapter="hh-rlhf"``), the 
              - a final Assistant turn is empty (4 in helpful-base, 4 in harmless-base test):
                :class:`PreferencePair` needs two non-empty completions.
              So helpful-base test gives 2,339 pairs and harmless-base test 2,303
-             (:func:`hh_rlhf_pairs`, which skips and lists the rest).
+             (:func:`rlhf_eval.bundled.hh_rlhf_pairs`, which skips and lists the rest).
 ``trl``      TRL's preference layout: ``prompt``/``chosen``/``rejected`` as strings, or as
              conversations (lists of ``{"role", "content"}`` messages; the prompt may be
              implicit, i.e. shared leading messages of chosen and rejected). Conversations are
@@ -38,45 +40,33 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import DataError
-from .io import Row, read_records
 from .schema import Judgement, PreferencePair, Sample
 
-# ============================================================================ bundled data
-
-BUNDLED = {
-    "summeval": "summeval/summeval.json",
-    "hh-rlhf/helpful-base": "hh-rlhf/helpful-base/test.jsonl.gz",
-    "hh-rlhf/harmless-base": "hh-rlhf/harmless-base/test.jsonl.gz",
-}
-_ALIASES = {"helpful-base": "hh-rlhf/helpful-base", "harmless-base": "hh-rlhf/harmless-base",
-            "hh-rlhf": "hh-rlhf/helpful-base"}
+# ============================================================================ raw rows
 
 
-def data_dir() -> Path:
-    """The bundled ``data/`` folder (``RLHF_EVAL_DATA_DIR`` overrides it)."""
-    env = os.environ.get("RLHF_EVAL_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+@dataclass(frozen=True)
+class Row:
+    """One input record before validation: a dict, or the DataError that made it unreadable."""
+
+    line: int | None
+    data: Mapping[str, Any] | DataError
+    unit: str = "line"
 
 
-def bundled_path(name: str) -> Path:
-    """Path of a bundled data file: ``"summeval"``, ``"hh-rlhf/helpful-base"``,
-    ``"hh-rlhf/harmless-base"`` (``"hh-rlhf"`` means helpful-base)."""
-    key = _ALIASES.get(name, name)
-    if key not in BUNDLED:
-        close = difflib.get_close_matches(name, [*BUNDLED, *_ALIASES], n=3)
-        raise DataError(f"no bundled data set {name!r}; expected one of {sorted(BUNDLED)}"
-                        + (f" (did you mean {close}?)" if close else ""))
-    path = data_dir() / BUNDLED[key]
-    if not path.exists():
-        raise DataError("bundled data file is missing (is this a full checkout?)", path=str(path))
-    return path
+def _decode_utf8(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset "
+                        f"{exc.start} of the file", path=path, line=line) from None
 
 
 # ============================================================================ adapter type
@@ -147,11 +137,6 @@ def hh_rlhf_pair(row: Mapping[str, Any], strict: bool = True) -> PreferencePair:
             raise DataError(f"the final Assistant turn of '{name}' is empty", field=name)
     return PreferencePair.from_dict({"prompt": prompt, "chosen": chosen_turn,
                                      "rejected": rejected_turn})
-
-
-def hh_rlhf_pairs(name: str = "hh-rlhf/helpful-base", *, on_error: str = "skip"):
-    """The bundled HH-RLHF test split as pairs (a ``ReadResult``; see ``.skipped``)."""
-    return read_records(bundled_path(name), "pair", adapter="hh-rlhf", on_error=on_error)
 
 
 def _hh_convert(row: Mapping[str, Any], strict: bool) -> list:
@@ -268,8 +253,6 @@ SUMMEVAL_ANNOTATOR = "expert_mean"
 
 
 def _summeval_rows(path: str) -> Iterator[Row]:
-    from .io import _decode_utf8
-
     try:
         data = json.loads(_decode_utf8(Path(path).read_bytes(), path))
     except json.JSONDecodeError as exc:
@@ -319,29 +302,6 @@ def summeval_document(doc: Mapping[str, Any], strict: bool = True) -> list:
                                 field=f"{where}.scores.{aspect}")
             out.append(Judgement(sample_id, aspect, float(score), SUMMEVAL_ANNOTATOR))
     return out
-
-
-def summeval_records(path: str | os.PathLike | None = None) -> tuple[list[Sample], list[Judgement]]:
-    """``(samples, judgements)`` of SummEval (default: the bundled copy)."""
-    path = path or bundled_path("summeval")
-    records = read_records(path, "sample", adapter="summeval").records
-    judgements = read_records(path, "judgement", adapter="summeval").records
-    return records, judgements
-
-
-def summeval_frame(path: str | os.PathLike | None = None):
-    """One row per system summary: ``doc_id, system, output, references, source`` and the four
-    expert means ``coherence, consistency, fluency, relevance``, in file order."""
-    import pandas as pd
-
-    samples, judgements = summeval_records(path)
-    scores: dict[str, dict[str, float]] = {}
-    for j in judgements:
-        scores.setdefault(j.sample_id, {})[j.aspect] = j.score
-    rows = [{"doc_id": s.meta["doc_id"], "system": s.system, "output": s.completion,
-             "references": s.references, "source": s.prompt, **scores[s.id]} for s in samples]
-    return pd.DataFrame(rows, columns=["doc_id", "system", "output", "references", "source",
-                                       *SUMMEVAL_ASPECTS])
 
 
 # ============================================================================ registry

@@ -34,6 +34,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from .errors import ConfigError
+from .stats import paired_bootstrap_ci
 
 _GATE_RE = re.compile(
     r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*:\s*(?:(?P<drop>drop\s*>\s*)|(?P<op>[<>]))\s*"
@@ -134,19 +135,6 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------- evaluation
-
-
-def paired_bootstrap_ci(diffs: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                        seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of paired differences (resampling prompts)."""
-    diffs = np.asarray(diffs, dtype=float)
-    if len(diffs) < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diffs), size=(n_resamples, len(diffs)))
-    means = diffs[idx].mean(axis=1)
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def evaluate_gate(gate: Gate, checkpoint_scores: Mapping[str, float],

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import DataError, Location
+from .adapters import Row, _decode_utf8, get_adapter
 from .schema import RECORD_TYPES, PreferencePair, Ranking, record_type
 
 FORMATS = ("jsonl", "jsonl.gz", "json", "csv", "parquet", "hf")
@@ -179,15 +180,6 @@ def _check_format(fmt: str, path: str | None = None) -> str:
 # ============================================================================ raw rows
 
 
-@dataclass(frozen=True)
-class Row:
-    """One input record before validation: a dict, or the DataError that made it unreadable."""
-
-    line: int | None
-    data: Mapping[str, Any] | DataError
-    unit: str = "line"
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # json.loads keeps the last of two equal keys; a record that says two things is an error
     out: dict[str, Any] = {}
@@ -234,13 +226,7 @@ def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
         raise DataError(f"not a readable gzip file: {exc}", path=path) from None
 
 
-def _decode_utf8(data: bytes, path: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset "
-                        f"{exc.start} of the file", path=path, line=line) from None
+
 
 
 _WS = re.compile(r"\s*")
@@ -506,8 +492,6 @@ def read_records(source, kind: str, *, on_error: str = "raise", format: str | No
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, found {on_error!r}")
     if adapter is not None:
-        from .adapters import get_adapter
-
         adapter = get_adapter(adapter)
         if kind not in adapter.kinds:
             raise DataError(f"the {adapter.name!r} adapter produces {list(adapter.kinds)} "

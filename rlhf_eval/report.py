@@ -29,15 +29,6 @@ from .io import atomic_write
 PACKAGES = ("rlhf-eval", "torch", "transformers", "peft", "accelerate", "tokenizers",
             "rouge-score", "sacrebleu", "bert-score", "scipy", "pandas", "numpy")
 
-# Score names where lower is better; everything else is treated as higher-is-better.
-# (A drop of KL is "better" for a gate: it bounds how far the policy moved from the reference.)
-LOWER_IS_BETTER = {"kl", "repetition", "loss"}
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER or metric.startswith("rep_")
-
-
 @dataclass
 class ReportData:
     run: str
@@ -78,9 +69,9 @@ def git_commit(path: str | Path = ".") -> str | None:
 
 
 def provenance(run_dir: Path | None, scores: pd.DataFrame) -> dict[str, Any]:
-    run_cfg = {}
-    if run_dir is not None and (run_dir / "run.json").is_file():
-        run_cfg = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    from .runs import read_run_json
+
+    run_cfg = read_run_json(run_dir) if run_dir is not None else {}
     signatures = {}
     if len(scores):
         for metric, sigs in scores.groupby("metric")["signature"]:
@@ -399,15 +390,20 @@ def find_correlations(run_dir: Path | None, explicit: str | None) -> pd.DataFram
 
 
 def read_training_log(run_dir: Path | None) -> pd.DataFrame | None:
-    if run_dir is None or not (run_dir / "metrics.jsonl").is_file():
+    from .runs import metrics_path, read_metrics
+
+    if run_dir is None or metrics_path(run_dir) is None:
         return None
-    rows = [json.loads(line) for line in
-            (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_metrics(run_dir)
     return pd.DataFrame(rows) if rows else None
 
 
-def higher_is_better_map(metrics) -> dict[str, bool]:
-    return {m: not lower_is_better(m) for m in metrics}
+def gate_directions(directions: dict[str, bool | None], metrics) -> dict[str, bool]:
+    """Which side of a drop gate is "better", from the directions the store recorded from
+    each Metric. A diagnostic with no better side (None, e.g. ``kl``) gates as
+    lower-is-better: a drop gate on KL bounds how far the policy moved from the reference.
+    A score whose direction was never recorded counts as higher-is-better."""
+    return {m: True if m not in directions else bool(directions[m]) for m in metrics}
 
 
 def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = None,
@@ -457,7 +453,8 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
     scores = store.scores_frame(run=run)
     summary = store.checkpoint_summary(run=run, confidence=confidence, seed=seed)
     results = evaluate_gates(gates, scores, checkpoint=wanted, baseline=baseline,
-                             higher_is_better=higher_is_better_map(scores["metric"].unique()),
+                             higher_is_better=gate_directions(store.directions(),
+                                                              scores["metric"].unique()),
                              confidence=confidence, seed=seed) if gates else []
     return ReportData(
         run=run, baseline=baseline, checkpoint=wanted, summary=summary,

@@ -60,9 +60,6 @@ def smollm2_path() -> str:
 def convert(dest: Path | None = None) -> Path:
     """De-quantise the GGUF file and save a bf16 transformers folder at ``dest`` (atomic:
     written to a temp folder, then renamed). Idempotent."""
-    import shutil
-    import tempfile
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -79,17 +76,12 @@ def convert(dest: Path | None = None) -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.to(torch.bfloat16)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    from .io import atomic_dir
+
+    with atomic_dir(dest) as tmp:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every user
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every user
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

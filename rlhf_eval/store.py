@@ -21,7 +21,7 @@ import json
 import math
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import RlhfEvalError
 
@@ -130,10 +130,14 @@ CREATE TABLE IF NOT EXISTS pairwise_labels (
     shown_left TEXT,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS score_directions (
+    metric TEXT PRIMARY KEY,      -- a score name, as in scores.metric
+    higher_is_better INTEGER      -- 1, 0, or NULL: a diagnostic with no better side (e.g. kl)
+);
 """
 
 TABLES = ("meta", "runs", "checkpoints", "samples", "generations", "scores", "winrates",
-          "strengths", "human_judgments", "pairwise_labels")
+          "strengths", "human_judgments", "pairwise_labels", "score_directions")
 
 
 def now() -> str:
@@ -322,6 +326,15 @@ class ResultsStore:
                           "created_at) VALUES (?, ?, ?, ?, ?)", data)
             return self.conn.total_changes - before
 
+    def set_directions(self, directions: Mapping[str, bool | None]) -> None:
+        """Record whether each score is higher-is-better (True), lower (False) or neither
+        (None), as its :class:`~rlhf_eval.evaluation.metrics.Metric` declares; the last
+        write of a name wins."""
+        data = [(m, None if v is None else int(bool(v))) for m, v in directions.items()]
+        with self.transaction() as c:
+            c.executemany("INSERT OR REPLACE INTO score_directions(metric, higher_is_better) "
+                          "VALUES (?, ?)", data)
+
     def replace_winrates(self, run: str, rows: Iterable[dict]) -> None:
         """Upsert win-rate rows (they are recomputed from the scores, cheaply, each run)."""
         t = now()
@@ -387,6 +400,27 @@ class ResultsStore:
         self.conn.execute("DELETE FROM _want")
         self.conn.commit()
         return {(g, m) for g, m, s in rows if metric_signatures.get(m) == s}
+
+    def completions(self, gen_ids: Sequence[str]) -> dict[str, str]:
+        """gen_id -> completion text of the given generations (those stored)."""
+        out: dict[str, str] = {}
+        ids = list(gen_ids)
+        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+            part = ids[start:start + 500]
+            out.update(self.conn.execute(
+                f"SELECT gen_id, completion FROM generations WHERE gen_id IN "
+                f"({','.join('?' * len(part))})", part).fetchall())
+        return out
+
+    def directions(self) -> dict[str, bool | None]:
+        """score name -> higher is better (True/False) or None (a diagnostic), for every score
+        whose direction was recorded (:meth:`set_directions`)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT metric, higher_is_better FROM score_directions").fetchall()
+        except sqlite3.OperationalError:  # a store written before directions were recorded
+            return {}
+        return {m: None if v is None else bool(v) for m, v in rows}
 
     def count(self, table: str) -> int:
         if table not in TABLES:
@@ -461,7 +495,7 @@ class ResultsStore:
         import numpy as np
         import pandas as pd
 
-        from .evaluation.stats import bootstrap_ci
+        from .stats import bootstrap_ci
 
         df = self.scores_frame(run)
         out = []

@@ -97,6 +97,7 @@ def fixture_store(path: str | Path, *, runs: tuple[str, ...] = ("ppo-a", "ppo-b"
         samples.append((sample_id_for(prompt, refs), prompt, refs, meta))
     with ResultsStore(path) as store:
         store.add_samples(samples)
+        store.set_directions(FIXTURE_METRICS)
         for r_i, run in enumerate(runs):
             store.add_run(run, path=f"runs/{run}", config={"synthetic": True, "seed": seed},
                           gen_signature=gen_signature)
@@ -145,7 +146,7 @@ def fixture_store(path: str | Path, *, runs: tuple[str, ...] = ("ppo-a", "ppo-b"
             store.replace_winrates(run, rows)
             for judge in ("reward", "gold"):
                 store.replace_strengths(run, judge, strengths_for_judge(
-                    scores, judge, higher_is_better=True, anchor=BASELINE),
+                    scores, judge, higher_is_better=store.directions()[judge], anchor=BASELINE),
                     anchor=BASELINE, signature=f"bradley-terry|judge:{judge}|l2:0.01")
             gens = store.generations(run)
             by = {(c, s): g for c, s, g in zip(gens["checkpoint"], gens["sample_id"],

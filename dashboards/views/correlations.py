@@ -125,8 +125,10 @@ if labels is None or labels.empty:
     st.info("No pairwise labels yet: collect them on the Label page; each metric is then "
             "scored by how often it prefers the completion the annotators preferred.")
 else:
+    directions = {m: v for m, v in cached.table(path, "directions").items() if v is not None}
     agree = C.pairwise_metric_agreement(labeling.latest_labels(labels),
-                                        cached.table(path, "scores_frame"), n_resamples=500)
+                                        cached.table(path, "scores_frame"), directions,
+                                        n_resamples=500)
     ceiling = labeling.agreement(labels)
     st.dataframe(agree, hide_index=True)
     st.caption("Annotator ceiling (how often annotators agree with each other on pairs "

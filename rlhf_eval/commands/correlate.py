@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 
 log = logging.getLogger(__name__)
-
-SUMMEVAL_METRICS = ("rouge", "bleu", "chrf", "bertscore")
 
 
 def _csv(text: str | None) -> list[str]:
@@ -98,131 +95,24 @@ def _metric_options(items: list[str]) -> dict[str, dict]:
     return out
 
 
-def _load(args):
-    from ..errors import DataError
-    from ..evaluation import correlation_inputs as ci
-
-    notes = []
-    if args.summeval:
-        table = ci.summeval_table(args.summeval_path)
-        spec = ci.SUMMEVAL_SPEC
-        human = _csv(args.human_cols) or list(ci.SUMMEVAL_ASPECTS)
-        name = "SummEval (Fabbri et al. 2021), expert ratings"
-        notes.append("SummEval ships only the mean of 3 expert ratings per summary: "
-                     "inter-annotator agreement cannot be computed from it.")
-    elif args.lab:
-        table = ci.lab_table(args.lab)
-        spec = ci.TableSpec(id_col="doc_id", system_col="system", output_col="output",
-                            refs_col="references", prompt_col="source")
-        human = _csv(args.human_cols) or [*table.attrs["aspects"], "gold_coverage",
-                                           "gold_invented", "gold_brevity", "gold"]
-        name = f"lab ratings in {args.lab} (mean over simulated annotators) and gold aspects"
-        notes.append("lab 'systems' are candidate positions within a prompt: read the summary "
-                     "and sample levels.")
-    else:
-        refs = None if args.refs_col.lower() == "none" else args.refs_col
-        human = _csv(args.human_cols)
-        if not human:
-            raise DataError("--human-cols is required with --table", field="human-cols")
-        spec = ci.TableSpec(args.id_col, args.system_col, args.output_col, refs, args.prompt_col,
-                            tuple(human))
-        table = ci.read_table(args.table, spec)
-        name = args.table
-    spec = ci.TableSpec(spec.id_col, spec.system_col, spec.output_col, spec.refs_col,
-                        spec.prompt_col, tuple(human))
-    if args.max_inputs:
-        keep = list(dict.fromkeys(table[spec.id_col]))[:args.max_inputs]
-        table = table[table[spec.id_col].isin(keep)].reset_index(drop=True)
-        table.attrs.pop("first_line", None)  # rows no longer match file lines
-        notes.append(f"restricted to the first {len(keep)} inputs (--max-inputs)")
-    return table, spec, human, name, notes
-
-
 def run(args) -> int:
-    from ..errors import DataError
-    from ..evaluation import correlation as corr
-    from ..evaluation import correlation_inputs as ci
-    from ..evaluation.correlation_pairwise import agreement_table
-    from ..evaluation.correlation_report import report_markdown, write_report
+    from ..evaluation.correlate import correlate, load_source
 
-    t0 = time.perf_counter()
-    table, spec, human, name, notes = _load(args)
-    metrics, metric_cols = _csv(args.metrics), _csv(args.metric_cols)
-    options = _metric_options(args.metric_option)
-    if args.summeval and not metrics and not metric_cols:
-        metrics = list(SUMMEVAL_METRICS)
-    if args.summeval and "rouge" in metrics and "split" not in options.get("rouge", {}):
-        # SummEval summaries are one line: split sentences so ROUGE-Lsum is not ROUGE-L
-        options.setdefault("rouge", {})["split"] = "punkt"
-        notes.append("ROUGE-Lsum with sentences split by punkt (rouge.split=punkt)")
-    if not metrics and not metric_cols:
-        raise DataError("name --metrics to compute or --metric-cols already in the table",
-                        field="metrics")
-    signatures: dict[str, str] = {}
-    if metrics:
-        cache_dir = args.cache_dir or f"{args.out}/cache"
-        table, signatures = ci.add_metric_scores(table, metrics, spec, multi_ref=args.multi_ref,
-                                                 cache_dir=cache_dir, metric_options=options)
-        metric_cols += list(signatures)
-    t_metrics = time.perf_counter() - t0
-    levels = _csv(args.levels)
-    config = corr.CorrelationConfig(levels=tuple(levels), methods=tuple(_csv(args.methods)),
-                                    resample=args.resample, n_resamples=args.n_resamples,
-                                    seed=args.seed, confidence=args.confidence)
-    grid = corr.grid_from_table(table, id_col=spec.id_col, system_col=spec.system_col,
-                                value_cols=[*metric_cols, *human],
-                                source=table.attrs.get("source", name))
-    for col in [*metric_cols, *human]:
-        missing = int(table[col].isna().sum())
-        if missing:
-            notes.append(f"{missing} row(s) have no {col!r} score: excluded from its "
-                         "correlations (counted in n_skipped at the sample level)")
-    results = corr.correlate_grid(grid, metric_cols, human, config)
-    compare = None
-    if args.compare:
-        import pandas as pd
-
-        parts = []
-        for pair in args.compare:
-            a, sep, b = pair.partition(":")
-            if not sep or not a or not b:
-                raise DataError(f"expected A:B, found {pair!r}", field="compare")
-            parts.append(corr.compare_metrics(grid, a, b, human, config))
-        compare = pd.concat(parts, ignore_index=True)
-    agreement = None
-    if args.pairwise:
-        ceilings = ci.lab_choice_ceilings(args.lab) if args.lab else None
-        agreement = agreement_table(table, metrics=metric_cols, aspects=human,
-                                    id_col=spec.id_col, system_col=spec.system_col,
-                                    n_resamples=args.n_resamples, seed=args.seed,
-                                    confidence=args.confidence, ceilings=ceilings)
-        if not ceilings:
-            notes.append("pairwise agreement: no per-annotator choices, so no inter-annotator "
-                         "ceiling")
-    if args.choices:
-        import pandas as pd
-
-        from ..evaluation.correlation_pairwise import choices_agreement_table
-        from ..io import read_records
-
-        choices = read_records(args.choices, "choice").records
-        explicit = choices_agreement_table(table, choices, metrics=metric_cols,
-                                           sample_id_col=args.sample_id_col,
-                                           id_col=spec.id_col, source=args.choices,
-                                           n_resamples=args.n_resamples, seed=args.seed,
-                                           confidence=args.confidence)
-        agreement = explicit if agreement is None else pd.concat([agreement, explicit],
-                                                                 ignore_index=True)
-    elapsed = time.perf_counter() - t0
-    notes.append(f"{len(grid.inputs)} inputs x {len(grid.systems)} systems; metrics scored in "
-                 f"{t_metrics:.1f} s, total {elapsed:.1f} s")
-    meta = {"data": name, "levels": levels, "methods": list(config.methods),
-            "resample": config.resample, "n_resamples": config.n_resamples,
-            "seed": config.seed, "confidence": config.confidence,
-            "multi_ref": args.multi_ref, "metrics": metric_cols, "aspects": human,
-            "signatures": signatures, "n_inputs": len(grid.inputs),
-            "n_systems": len(grid.systems), "notes": notes}
-    paths = write_report(args.out, meta, results, compare, agreement)
-    print(report_markdown(meta, results, compare, agreement))
+    refs = None if args.refs_col.lower() == "none" else args.refs_col
+    source = load_source(summeval=args.summeval, summeval_path=args.summeval_path,
+                         lab=args.lab, table=args.table, id_col=args.id_col,
+                         system_col=args.system_col, output_col=args.output_col,
+                         refs_col=refs, prompt_col=args.prompt_col,
+                         human_cols=_csv(args.human_cols), max_inputs=args.max_inputs)
+    analysis = correlate(
+        source, metrics=_csv(args.metrics), metric_cols=_csv(args.metric_cols),
+        metric_options=_metric_options(args.metric_option), multi_ref=args.multi_ref,
+        levels=_csv(args.levels), methods=_csv(args.methods), resample=args.resample,
+        n_resamples=args.n_resamples, seed=args.seed, confidence=args.confidence,
+        compare=args.compare, pairwise=args.pairwise, choices=args.choices,
+        sample_id_col=args.sample_id_col,
+        cache_dir=args.cache_dir or f"{args.out}/cache")
+    paths = analysis.write(args.out)
+    print(analysis.markdown())
     log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
     return 0

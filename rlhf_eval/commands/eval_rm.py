@@ -45,8 +45,8 @@ def run(args) -> int:
 
     from ..evaluation.reward_analysis import analyze_reward_model
     from ..io import atomic_write, atomic_write_json, atomic_write_text
-    from ..training.reward_data import read_pairs
-    from ..training.reward_scoring import RewardScorer
+    from ..rm.data import read_pairs
+    from ..rm.scorer import RewardScorer
 
     pairs, _ = read_pairs(args.data, adapter=args.adapter)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,

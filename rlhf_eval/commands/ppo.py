@@ -72,7 +72,7 @@ def run(args) -> int:
     from ..models import load_causal_lm, load_tokenizer
     from ..training.ppo import PPOTrainer
     from ..training.ppo_config import PPOConfig
-    from ..training.reward_model import load_reward_model
+    from ..rm.model import load_reward_model
     from ..training.rollout import read_prompts
 
     hf_logging.disable_progress_bar()  # per-shard save/load bars would drown the PPO bar

@@ -47,7 +47,7 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
 
     from ..io import atomic_write, guess_kind, read_records
-    from ..training.reward_scoring import RewardScorer
+    from ..rm.scorer import RewardScorer
 
     kind = ("pair" if args.adapter else guess_kind(args.data)) if args.kind == "auto" \
         else args.kind

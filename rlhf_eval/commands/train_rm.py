@@ -71,7 +71,7 @@ def run(args) -> int:
     from ..config import load_config
     from ..models import minilm_path
     from ..training.reward import RewardTrainConfig, train_reward_model
-    from ..training.reward_data import read_pairs
+    from ..rm.data import read_pairs
 
     overrides = {name: getattr(args, name) for name in _FLAGS}
     overrides["model"] = minilm_path() if args.model == "minilm" else args.model

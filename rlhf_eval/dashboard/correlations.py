@@ -127,21 +127,23 @@ def correlation_matrix(table: pd.DataFrame, metrics: Sequence[str], aspects: Seq
                        level: str, method: str, id_col: str = "doc_id",
                        system_col: str = "system", n_resamples: int = 200,
                        seed: int = 0) -> pd.DataFrame:
-    """Tidy correlations for every metric x aspect at one level and method. A cell whose
+    """Tidy correlations for every metric x aspect at one level and method, each cell by
+    :func:`rlhf_eval.correlate` (the function behind ``rlhf-eval correlate``). A cell whose
     correlation is undefined (constant scores, too few systems) gets value NaN and the reason
     in ``note`` rather than failing the whole matrix."""
-    from ..evaluation.correlation import CorrelationConfig, correlate_grid, grid_from_table
-    from ..evaluation.stats import StatsError
+    from ..evaluation.correlate import CorrelationSource, correlate
+    from ..evaluation.correlation_inputs import TableSpec
+    from ..stats import StatsError
 
-    grid = grid_from_table(table, id_col=id_col, system_col=system_col,
-                           value_cols=list(metrics) + [a for a in aspects if a not in metrics])
-    config = CorrelationConfig(levels=(level,), methods=(method,), n_resamples=n_resamples,
-                               seed=seed)
     rows = []
     for aspect in aspects:
         for metric in metrics:
+            source = CorrelationSource(table, TableSpec(id_col, system_col,
+                                                        human_cols=(aspect,)),
+                                       [aspect], "<dashboard table>")
             try:
-                part = correlate_grid(grid, [metric], [aspect], config)
+                part = correlate(source, metric_cols=[metric], levels=(level,),
+                                 methods=(method,), n_resamples=n_resamples, seed=seed).results
                 rows.append({**part.iloc[0].to_dict(), "note": ""})
             except StatsError as exc:
                 rows.append({"metric": metric, "aspect": aspect, "level": level,
@@ -174,7 +176,7 @@ def pairwise_metric_agreement(labels: pd.DataFrame, scores: pd.DataFrame,
     n_decided, human_ties, metric_ties, agree, disagree.
     """
     from ..evaluation.correlation_pairwise import pairwise_agreement
-    from ..evaluation.stats import StatsError
+    from ..stats import StatsError
 
     cols = ["metric", "agreement", "ci_low", "ci_high", "agreement_excluding_metric_ties",
             "n_pairs", "n_decided", "human_ties", "metric_ties", "agree", "disagree"]

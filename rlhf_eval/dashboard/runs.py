@@ -7,13 +7,13 @@ Two sources, both optional:
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError
+from ..runs import iter_metrics, metrics_path
 
 # metrics.jsonl key -> column; the keys follow TRL's PPO logging names. The proxy is the raw RM
 # score: ``objective/rm_score`` where logged (``objective/scores`` may include penalties, e.g.
@@ -31,26 +31,15 @@ def read_ppo_metrics(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"expected a JSON object, found invalid JSON ({exc.msg})",
-                                path=str(path), line=lineno) from None
-            if not isinstance(rec, dict):
-                raise DataError(f"expected a JSON object, found {type(rec).__name__}",
-                                path=str(path), line=lineno)
-            if "objective/kl" not in rec:
-                continue
-            row = {"step": _step(rec, len(rows))}
-            for key, col in PPO_KEYS.items():
-                row[col] = _number(rec.get(key), path, lineno, key)
-            proxy_key = next((k for k in PROXY_KEYS if k in rec), PROXY_KEYS[-1])
-            row["proxy"] = _number(rec.get(proxy_key), path, lineno, proxy_key)
-            rows.append(row)
+    for lineno, rec in iter_metrics(path):
+        if "objective/kl" not in rec:
+            continue
+        row = {"step": _step(rec, len(rows))}
+        for key, col in PPO_KEYS.items():
+            row[col] = _number(rec.get(key), path, lineno, key)
+        proxy_key = next((k for k in PROXY_KEYS if k in rec), PROXY_KEYS[-1])
+        row["proxy"] = _number(rec.get(proxy_key), path, lineno, proxy_key)
+        rows.append(row)
     frame = pd.DataFrame(rows, columns=["step", "kl", "proxy", "gold"])
     return frame.sort_values("step", kind="stable").reset_index(drop=True)
 
@@ -75,8 +64,8 @@ def find_ppo_metrics(run_paths: dict[str, str | None]) -> dict[str, Path]:
     """run -> metrics.jsonl for the runs whose folder has one."""
     found = {}
     for run, folder in run_paths.items():
-        if folder and (Path(folder) / "metrics.jsonl").is_file():
-            found[run] = Path(folder) / "metrics.jsonl"
+        if folder and metrics_path(folder) is not None:
+            found[run] = metrics_path(folder)
     return found
 
 

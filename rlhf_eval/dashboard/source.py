@@ -99,7 +99,8 @@ def read(path: str | os.PathLike, method: str, **kwargs) -> pd.DataFrame:
 
 
 READ_METHODS = ("runs", "checkpoints", "scores_frame", "checkpoint_summary", "winrates",
-                "pairwise_labels", "human_judgments", "generations", "samples")
+                "pairwise_labels", "human_judgments", "generations", "samples",
+                "directions")  # directions: a dict score -> higher is better (None: neither)
 
 
 def submit_label(path: str | os.PathLike, *, run: str, sample_id: str, gen_a: str, gen_b: str,

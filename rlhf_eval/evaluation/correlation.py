@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..errors import DataError
-from .stats import StatsError, bootstrap_indices, paired_bootstrap_pvalue, percentile_interval, \
+from ..stats import StatsError, bootstrap_indices, paired_bootstrap_pvalue, percentile_interval, \
     permutation_pvalue
 
 LEVELS = ("summary", "system", "sample")

@@ -59,7 +59,7 @@ SUMMEVAL_SPEC = TableSpec()
 def summeval_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """SummEval as a tidy table (doc_id, system, output, references (11), source, and the four
     expert aspects), from the project's adapter."""
-    from ..adapters import summeval_frame
+    from ..bundled import summeval_frame
 
     return summeval_frame(path)
 
@@ -180,10 +180,11 @@ def lab_table(folder: str | os.PathLike, *, with_gold: bool = True) -> pd.DataFr
         rows.append(row)
     table = pd.DataFrame(rows)
     if with_gold:
-        from ..lab.gold import gold_rewards
+        from .metrics import get_metric  # the lab's "gold" plug-in (rlhf_eval.lab.metric)
 
-        gold = gold_rewards(table["source"].tolist(), table["output"].tolist())
-        table = pd.concat([table, gold], axis=1)
+        gold = get_metric("gold").sentence_scores(predictions=table["output"].tolist(),
+                                                  prompts=table["source"].tolist())
+        table = pd.concat([table, pd.DataFrame(gold)], axis=1)
     table.attrs["source"] = str(ratings_path)
     table.attrs["aspects"] = aspects
     return table

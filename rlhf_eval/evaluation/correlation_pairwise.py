@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .stats import StatsError, bootstrap_ci
+from ..stats import StatsError, bootstrap_ci
 
 WINNERS = ("a", "b", "tie")
 

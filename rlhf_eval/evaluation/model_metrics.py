@@ -1,4 +1,5 @@
-"""Metrics that need a model or the lab: ``reward``, ``kl`` and ``gold``.
+"""Metrics that need a model: ``reward`` and ``kl`` (the lab's ``gold`` is a plug-in:
+:mod:`rlhf_eval.lab.metric`).
 
 They implement the same :class:`~rlhf_eval.evaluation.metrics.Metric` interface as ROUGE or
 BLEU (keyword-only ``predictions=``/``prompts=``, NaN = missing, a signature) and are
@@ -7,7 +8,7 @@ first call that needs them, so building a metric (to read its signature and deci
 anything is left to score) costs nothing.
 
 - ``reward``  the reward model's score of (prompt, completion), through the RM engineer's
-              :class:`rlhf_eval.training.reward_scoring.RewardScorer` (any one-label
+              :class:`rlhf_eval.rm.scorer.RewardScorer` (any one-label
               sequence-classification model, an id or a folder).
 - ``kl``      per-sample KL to the reference model, the quantity PPO penalises
               (Ziegler et al. 2019; Stiennon et al. 2020): sum over the completion tokens of
@@ -16,20 +17,16 @@ anything is left to score) costs nothing.
               temperature 1. It is the single-sample (k1) estimate of KL(pi || pi_ref) when the
               completion was sampled from pi; for greedy completions it is the log-ratio of the
               chosen text, which is what over-optimisation plots use.
-- ``gold``    the lab's gold reward (:func:`rlhf_eval.lab.gold_reward`): ``gold``,
-              ``gold_coverage``, ``gold_invented``, ``gold_brevity``; NaN for a prompt that is
-              not a lab document (the gold reward is undefined there, not zero).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ..errors import DataError, ModelError
+from ..errors import ModelError
 from .metrics import Metric, register_metric
 from .metrics.base import Batch, Scores
 
@@ -98,7 +95,7 @@ class RewardMetric(Metric):
 
     def scorer(self):
         if self._scorer is None:
-            from ..training.reward_scoring import RewardScorer
+            from ..rm.scorer import RewardScorer
 
             self._scorer = RewardScorer(self.model_path, device=self.device,
                                         batch_size=self.batch_size, max_length=self.max_length,
@@ -111,57 +108,6 @@ class RewardMetric(Metric):
 
 
 # ------------------------------------------------------------------------------------- kl
-
-
-def completion_logprobs(model, tokenizer, prompts: Sequence[str], completions: Sequence[str], *,
-                        max_prompt_tokens: int, batch_size: int, device) -> list[np.ndarray]:
-    """Per-token log-probabilities (float64 arrays) of each completion after its prompt.
-
-    Prompts are encoded as the generator encodes them (a trailing EOS dropped, cut from the
-    left); completions with ``add_special_tokens=False``. Rows are left-padded with positions
-    that ignore the padding, so a row's numbers do not depend on its batch (up to rounding).
-    """
-    import torch
-
-    from ..training.ppo_models import positions_from_mask
-    from ..training.rollout import encode_prompts
-
-    from .generation import context_limit
-
-    limit = context_limit(model)
-    out: list[np.ndarray] = [np.zeros(0)] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) + len(completions[i]))
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        q = encode_prompts(tokenizer, [prompts[i] for i in rows], max_prompt_tokens)
-        comp = [tokenizer(completions[i], add_special_tokens=False)["input_ids"] for i in rows]
-        qlen = q.attention_mask.sum(1).tolist()
-        seqs = []
-        for b in range(len(rows)):
-            query = q.input_ids[b, q.input_ids.size(1) - qlen[b]:].tolist()
-            if limit is not None and len(query) + len(comp[b]) > limit:
-                if len(comp[b]) >= limit:
-                    raise ModelError(f"a completion of {len(comp[b])} tokens does not fit the "
-                                     f"model's {limit} positions")
-                query = query[len(query) + len(comp[b]) - limit:]  # cut the prompt's start
-            seqs.append(query + comp[b])
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for b, s in enumerate(seqs):
-            ids[b, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[b, width - len(s):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask,
-                           position_ids=positions_from_mask(mask)).logits  # (B, T, V)
-            logp = torch.log_softmax(logits[:, :-1].double(), -1)
-            tok_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-        for b, i in enumerate(rows):
-            n = len(comp[b])
-            out[i] = tok_logp[b, tok_logp.size(1) - n:].cpu().numpy() if n else np.zeros(0)
-    return out
 
 
 class KLMetric(Metric):
@@ -214,6 +160,8 @@ class KLMetric(Metric):
         return device
 
     def _score(self, batch: Batch) -> Scores:
+        from ..lm.logprobs import completion_logprobs
+
         self.calls += 1
         device = self._models()
         kw = dict(max_prompt_tokens=self.max_prompt_tokens, batch_size=self.batch_size)
@@ -224,37 +172,5 @@ class KLMetric(Metric):
         return {"kl": np.array([float((a - b).sum()) for a, b in zip(lp, lr)])}
 
 
-# ----------------------------------------------------------------------------------- gold
-
-
-class GoldMetric(Metric):
-    name = "gold"
-    score_names = ("gold", "gold_coverage", "gold_invented", "gold_brevity")
-    higher_is_better = {k: True for k in score_names}
-    needs_references = False
-    needs_prompts = True
-
-    def signature(self) -> str:
-        from ..lab.gold import DEFAULT_WEIGHTS
-
-        w = DEFAULT_WEIGHTS
-        return (f"gold|lab.gold_reward|invented={w.invented_weight}|budget={w.budget_factor}|"
-                f"overflow={w.overflow_weight}|repeat={w.repeat_weight}|junk={w.junk_weight}")
-
-    def _score(self, batch: Batch) -> Scores:
-        from ..lab.gold import gold_reward
-
-        out = {k: np.full(len(batch.predictions), np.nan) for k in self.score_names}
-        for i, (p, c) in enumerate(zip(batch.prompts, batch.predictions)):
-            try:
-                g = gold_reward(p, c)
-            except DataError:
-                continue  # not a lab document: gold is undefined here (NaN, never 0)
-            for k in self.score_names:
-                out[k][i] = g[k]
-        return out
-
-
 register_metric("reward", RewardMetric)
 register_metric("kl", KLMetric)
-register_metric("gold", GoldMetric)

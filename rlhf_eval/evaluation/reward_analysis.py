@@ -7,7 +7,7 @@ and tests can call it without a model. :func:`analyze_reward_model` bundles it a
 
 Conventions:
 - accuracy: ``r_chosen > r_rejected``; a tie counts as wrong (RewardBench, Lambert et al. 2024);
-- intervals: seeded percentile bootstrap over pairs (:func:`rlhf_eval.evaluation.stats.bootstrap_ci`);
+- intervals: seeded percentile bootstrap over pairs (:func:`rlhf_eval.stats.bootstrap_ci`);
 - sections: RewardBench's section score is the example-weighted mean of its subsets' accuracies,
   i.e. the pooled accuracy over the section's pairs; we also give the unweighted subset mean;
 - calibration: P(chosen > rejected) = sigma(r_c - r_r) (the Bradley-Terry model the RM was
@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..schema import PreferencePair
-from .stats import bootstrap_ci
+from ..stats import bootstrap_ci
 
 
 def _check(r_chosen, r_rejected) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,6 @@ it stopped. Paths in ``run.json`` (policy_init, ref_model, reward_model) can all
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DataError, ModelError
+from ..runs import list_checkpoints, read_run_json
 from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, sample_id_for
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ DEFAULT_METRICS = ("rouge", "bleu", "chrf", "bertscore", "length", "distinct", "
                    "reward", "kl", "gold")
 DEFAULT_JUDGES = ("reward", "gold", "rougeL", "bleu", "chrf", "bertscore_f")
 BASELINES = ("sft", "references", "previous")
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ class EvalConfig:
             raise ConfigError("metric_options must map a metric name to its options")
 
     def generation(self):
-        from .generation import GenerationSettings
+        from ..lm.generate import GenerationSettings
 
         return GenerationSettings(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample,
                                   temperature=self.temperature,
@@ -156,19 +155,6 @@ class CheckpointSpec:
     is_baseline: bool = False
 
 
-def read_run_json(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "run.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=str(path), line=exc.lineno) from None
-    if not isinstance(data, dict):
-        raise DataError("expected an object", path=str(path))
-    return data
-
-
 def _source(value: Any) -> str | None:
     """A usable model path from run.json ('<in-memory>' means the trainer got an object)."""
     if not isinstance(value, str) or not value or value.startswith("<"):
@@ -187,10 +173,8 @@ def discover_checkpoints(run_dir: str | Path | None, explicit: Sequence[str] = (
             m = re.search(r"(\d+)$", name)
             found.append(CheckpointSpec(name, int(m.group(1)) if m else k, str(p)))
     elif run_dir is not None:
-        for child in Path(run_dir).iterdir():
-            m = _CKPT.match(child.name)
-            if m and child.is_dir():
-                found.append(CheckpointSpec(child.name, int(m.group(1)), str(child)))
+        found += [CheckpointSpec(folder.name, step, str(folder))
+                  for step, folder in list_checkpoints(run_dir)]
     return sorted(found, key=lambda c: (c.step, c.name))
 
 
@@ -261,7 +245,7 @@ class Suite:
     # ------------------------------------------------------------------ set-up
 
     def _build_metrics(self):
-        from . import model_metrics  # noqa: F401  (registers reward, kl, gold)
+        from . import model_metrics  # noqa: F401  (registers reward, kl)
         from .metrics import get_metric
 
         metrics = []
@@ -404,7 +388,7 @@ class Suite:
         from tqdm.auto import tqdm
 
         from ..models import pick_device
-        from .generation import generate_batch
+        from ..lm.generate import generate_batch
 
         device = pick_device(self.cfg.device)
         bs = self.gen.batch_size
@@ -428,14 +412,11 @@ class Suite:
     def _score_kl(self, spec, model, tok, samples, done, sig, report) -> None:
         kl = self._kl_metric(model, tok)
         kl.ref = self._reference_model()
+        self.store.set_directions(kl.higher_is_better)
         step = self.cfg.score_chunk
         for start in range(0, len(samples), step):
             chunk = samples[start:start + step]
-            gens = self.store.conn.execute(
-                f"SELECT gen_id, completion FROM generations WHERE gen_id IN "
-                f"({','.join('?' * len(chunk))})", [done[s.sample_id] for s in chunk]
-            ).fetchall()
-            text = dict(gens)
+            text = self.store.completions([done[s.sample_id] for s in chunk])
             preds = [text[done[s.sample_id]] for s in chunk]
             vals = kl.sentence_scores(predictions=preds, prompts=[s.prompt for s in chunk])["kl"]
             report.scores_written += self.store.add_scores(
@@ -459,6 +440,7 @@ class Suite:
     def _score_metrics(self, names: Sequence[str], report: SuiteReport) -> None:
         from tqdm.auto import tqdm
 
+        self.store.set_directions(self.directions())  # report, gates, dashboard read them
         gens = self.store.generations(self.run_name)
         gens = gens[gens["checkpoint"].isin(list(names))]
         table: dict[str, dict[str, tuple[str, str]]] = {}

@@ -7,7 +7,7 @@ either score is missing (NaN) are left out, and counted, never scored as a loss.
 
 - :func:`outcomes`        per-sample outcomes of scores ``a`` vs ``b``
 - :func:`win_rate`        win-rate with ties as half a win or excluded, and a seeded percentile
-                          bootstrap CI over samples (``rlhf_eval.evaluation.stats.bootstrap_ci``)
+                          bootstrap CI over samples (``rlhf_eval.stats.bootstrap_ci``)
 - :func:`bradley_terry`   MLE strengths from pairwise outcomes (Bradley & Terry 1952), anchored
                           so that the baseline is 0; a tie counts as half a win for each side
                           (the usual convention, e.g. Chatbot Arena's)
@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import RlhfEvalError
-from .stats import bootstrap_ci
+from ..stats import bootstrap_ci
 
 TIE_POLICIES = ("half", "exclude")
 

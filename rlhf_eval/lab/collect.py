@@ -62,7 +62,7 @@ def sample_policy(model, tokenizer, prompts: Sequence[str], prompt_ids: Sequence
                   seed: int = 0, batch_size: int = 32, device="cpu") -> list[list[str]]:
     """``samples_per_prompt`` sampled completions per prompt (seeded per prompt and sample, so
     the batch size does not change them)."""
-    from ..evaluation.generation import GenerationSettings, generate_batch
+    from ..lm.generate import GenerationSettings, generate_batch
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=True,
                                   temperature=temperature, batch_size=batch_size, seed=seed)

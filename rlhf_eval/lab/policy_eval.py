@@ -13,7 +13,7 @@ def evaluate_policy(model, tokenizer, prompts: Sequence, *, max_new_tokens: int 
                     batch_size: int = 32):
     """Greedy completions of ``prompts`` (Samples with a reference) scored: one row each
     with ``completion``, the gold columns, ``rougeL`` and ``words``."""
-    from ..training.sft import generate_greedy
+    from ..lm.generate import generate_greedy
 
     prompts = list(prompts)
     missing = [i for i, s in enumerate(prompts) if not s.references]

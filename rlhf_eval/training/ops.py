@@ -11,11 +11,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-# Log-prob stored at padding positions: any finite value works because those positions are
-# masked out of every loss; TRL uses 1.0 so that a missing mask shows up as a positive KL.
-INVALID_LOGPROB = 1.0
+# the sampler's and log-prob helpers live with the LM runtime; PPO code reads them as ops.*
+from ..lm.encode import first_true_indices, truncate_after_eos  # noqa: F401
+from ..lm.logprobs import INVALID_LOGPROB, entropy_from_logits, logprobs_from_logits  # noqa: F401
 
 
 def masked_sum(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
@@ -54,43 +53,9 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True,
     return whitened
 
 
-def first_true_indices(bools: torch.Tensor, dtype=torch.long) -> torch.Tensor:
-    """Index of the first True in each row of ``bools`` (B, T); T where a row has none."""
-    row_len = bools.size(-1)
-    zero_or_index = row_len * (~bools).type(dtype) + torch.arange(row_len, dtype=dtype,
-                                                                   device=bools.device)
-    return torch.min(zero_or_index, dim=-1).values
-
-
-def truncate_after_eos(responses: torch.Tensor, eos_token_id: int,
-                       pad_token_id: int) -> torch.Tensor:
-    """Replace every token after the first EOS by pad (the EOS itself is kept).
-
-    Huang et al. 2024 (detail 4): a completion ends at its first EOS; what the sampler produced
-    after it must not be scored nor trained on.
-    """
-    eos_idx = first_true_indices(responses == eos_token_id)  # (B,)
-    positions = torch.arange(responses.size(1), device=responses.device)
-    after = positions.unsqueeze(0) > eos_idx.unsqueeze(1)
-    return torch.where(after, torch.full_like(responses, pad_token_id), responses)
-
-
 def response_lengths(responses: torch.Tensor, pad_token_id: int) -> torch.Tensor:
     """Number of real tokens of each (truncated, right-padded) response (B,)."""
     return first_true_indices(responses == pad_token_id)
-
-
-def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[label] for (B, T, V) logits and (B, T) labels, computed in fp32."""
-    logp = F.log_softmax(logits.float(), dim=-1)
-    return torch.gather(logp, 2, labels.unsqueeze(-1)).squeeze(-1)
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the categorical distribution at each position (B, T)."""
-    logits = logits.float()
-    pd = F.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (pd * logits).sum(-1)
 
 
 def kl_k1(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:

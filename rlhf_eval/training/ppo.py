@@ -30,12 +30,14 @@ from ..config import to_dict
 from ..errors import RlhfEvalError
 from ..models import disable_dropout, set_training_attention
 from . import ops
-from .checkpoint import latest_checkpoint, save_atomically, write_json
 from .ppo_config import PPOConfig
-from .ppo_logging import MetricsLogger
-from .ppo_models import (PolicyAndValue, RewardFn, RewardScorer, fast_activations,
-                         masked_logits, positions_from_mask, same_vocabulary, value_model_from)
-from .rollout import encode_prompts, sample
+from ..lm.encode import context_limit, encode_prompts, positions_from_mask
+from ..lm.generate import sample
+from ..lm.logprobs import response_logprobs
+from ..rm.model import same_vocabulary
+from ..runs import MetricsLogger, latest_checkpoint, save_atomically, write_json, write_run_json
+from ..rm.scorer import RewardFn, RewardScorer
+from .ppo_models import PolicyAndValue, fast_activations, value_model_from
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +91,7 @@ class PPOTrainer:
         self.device = self.acc.device
         self._build_models(policy, ref_model, value_model, reward_model, reward_tokenizer,
                            reward_fn, reward_offset, reward_pair_format)
-        limit = getattr(self.policy.config, "n_positions", None) or getattr(
-            self.policy.config, "max_position_embeddings", None) or 1024
+        limit = context_limit(self.policy) or 1024
         self.max_prompt_length = config.max_prompt_length or (limit - config.max_new_tokens)
         if self.max_prompt_length < 1:
             raise RlhfEvalError(f"max_new_tokens={config.max_new_tokens} leaves no room for a "
@@ -111,16 +112,35 @@ class PPOTrainer:
                                 "continue that run, or choose a new run folder")
         elif self.acc.is_main_process:
             self._write_run_json(sources or {})
-        self.logger = MetricsLogger(self.run_dir, self.history) if self.acc.is_main_process \
+        self.logger = MetricsLogger(self.run_dir, self.history, csv=True,
+                                    tensorboard=True) if self.acc.is_main_process \
             else None
 
     # ------------------------------------------------------------------------------ models
 
     def _build_models(self, policy, ref_model, value_model, reward_model, reward_tokenizer,
                       reward_fn, reward_offset, pair_format):
-        cfg = self.cfg
+        """The four roles (see :mod:`.ppo_models`), prepared alike, then the RM scorer and the
+        optimizer."""
         if reward_model is not None and reward_tokenizer is None:
             reward_tokenizer = self.tok  # an in-memory RM over the policy's vocabulary
+        policy, value_model, reward_model, rm_disable = self._assign_roles(
+            policy, ref_model, value_model, reward_model, reward_tokenizer, pair_format)
+        for m in (policy, value_model, self.ref, reward_model):
+            self._prepare_module(m)
+        if reward_model is not None and not rm_disable:
+            reward_model.requires_grad_(False)
+        self.scorer = RewardScorer(policy_tokenizer=self.tok, model=reward_model,
+                                   tokenizer=reward_tokenizer, fn=reward_fn, offset=reward_offset,
+                                   disable_adapters=rm_disable, pair_format=pair_format)
+        self.model = PolicyAndValue(policy, value_model)
+        self._build_optimizer()
+
+    def _assign_roles(self, policy, ref_model, value_model, reward_model, reward_tokenizer,
+                      pair_format):
+        """``(policy, value model, reward model, whether the RM is the value model with its
+        adapters off)``; sets ``self.ref`` (None in LoRA mode: the policy, adapters off)."""
+        cfg = self.cfg
         shares = reward_model is not None and not pair_format and \
             same_vocabulary(reward_tokenizer, self.tok)
         # LoRA: the value model is the RM itself plus adapters (its adapters off = the RM), so
@@ -130,44 +150,41 @@ class PPOTrainer:
         if value_model is None and not rm_as_value:
             value_model = value_model_from(reward_model, policy, self.tok, reward_tokenizer,
                                            pair_format)
-        if cfg.lora:
-            from ..models import LoraSettings, apply_lora
-
-            settings = LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha)
-            # peft draws lora_A from the global RNG: seed it (without disturbing the caller's
-            # state) so that a run, its resume and its other processes start from the same A
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.seed)
-                policy = apply_lora(policy, settings)
-                value_model = apply_lora(reward_model if rm_as_value else value_model,
-                                         settings, task_type="SEQ_CLS")
-            if rm_as_value:
-                reward_model = value_model
-            self.ref = None  # the policy with adapters disabled
-            rm_disable = rm_as_value
-        else:
+        if not cfg.lora:
             import copy
 
             self.ref = ref_model if ref_model is not None else copy.deepcopy(policy)
             self.ref.requires_grad_(False)
-            rm_disable = False
-        for m in (policy, value_model, self.ref, reward_model):
-            # the same function at rollout and update time (Huang et al. detail 2); also keeps
-            # the global RNG out of the loop, which exact resume relies on
-            if isinstance(m, torch.nn.Module):
-                disable_dropout(m)
-                if cfg.fast_gelu:
-                    fast_activations(m)
-                m.to(self.device)
-                # all four alike: the reference's logprobs must be the policy's function, so
-                # that KL at step 0 is exactly 0, and the RM's value head the value model's
-                set_training_attention(m, self.device, cfg.attention)
-        if reward_model is not None and not rm_disable:
-            reward_model.requires_grad_(False)
-        self.scorer = RewardScorer(policy_tokenizer=self.tok, model=reward_model,
-                                   tokenizer=reward_tokenizer, fn=reward_fn, offset=reward_offset,
-                                   disable_adapters=rm_disable, pair_format=pair_format)
-        self.model = PolicyAndValue(policy, value_model)
+            return policy, value_model, reward_model, False
+        from ..models import LoraSettings, apply_lora
+
+        settings = LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha)
+        # peft draws lora_A from the global RNG: seed it (without disturbing the caller's
+        # state) so that a run, its resume and its other processes start from the same A
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            policy = apply_lora(policy, settings)
+            value_model = apply_lora(reward_model if rm_as_value else value_model,
+                                     settings, task_type="SEQ_CLS")
+        if rm_as_value:
+            reward_model = value_model
+        self.ref = None  # the policy with adapters disabled
+        return policy, value_model, reward_model, rm_as_value
+
+    def _prepare_module(self, m) -> None:
+        # the same function at rollout and update time (Huang et al. detail 2); also keeps
+        # the global RNG out of the loop, which exact resume relies on
+        if isinstance(m, torch.nn.Module):
+            disable_dropout(m)
+            if self.cfg.fast_gelu:
+                fast_activations(m)
+            m.to(self.device)
+            # all four alike: the reference's logprobs must be the policy's function, so
+            # that KL at step 0 is exactly 0, and the RM's value head the value model's
+            set_training_attention(m, self.device, self.cfg.attention)
+
+    def _build_optimizer(self) -> None:
+        cfg = self.cfg
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, eps=cfg.adam_eps,
                                       weight_decay=0.0)
@@ -234,8 +251,9 @@ class PPOTrainer:
             logits, values = self.model(ids, attn, logits_to_keep=keep)
             logprobs, entropy = self._response_logprobs(logits, response, mask, entropy=True)
             values = values[:, Tq - 1:-1].float()
-            ref_kw = dict(input_ids=ids, attention_mask=attn, position_ids=_pos(attn),
-                          use_cache=False, logits_to_keep=keep)
+            ref_kw = dict(input_ids=ids, attention_mask=attn,
+                          position_ids=positions_from_mask(attn), use_cache=False,
+                          logits_to_keep=keep)
             if self.ref is None:
                 with policy.disable_adapter():
                     ref_logits = policy(**ref_kw).logits
@@ -260,16 +278,8 @@ class PPOTrainer:
         return items[self.rank * n:(self.rank + 1) * n]
 
     def _response_logprobs(self, logits, response, mask, entropy: bool = False):
-        """Log-probs of the response tokens from logits whose last T + 1 positions cover the
-        response (position t predicts token t + 1, so the final position is dropped)."""
-        T = response.size(1)
-        logits = masked_logits(logits[:, -(T + 1):-1], self.cfg.temperature,
-                               self.tok.pad_token_id)
-        logp = ops.logprobs_from_logits(logits, response)
-        logp = torch.where(mask, logp, torch.full_like(logp, ops.INVALID_LOGPROB))
-        if not entropy:
-            return logp, None
-        return logp, ops.entropy_from_logits(logits.masked_fill(torch.isinf(logits), -1e9))
+        return response_logprobs(logits, response, mask, temperature=self.cfg.temperature,
+                                 pad_token_id=self.tok.pad_token_id, entropy=entropy)
 
     # -------------------------------------------------------------------------- advantages
 
@@ -453,7 +463,7 @@ class PPOTrainer:
                "lora": self.cfg.lora, "train_prompts": sources.get("train_prompts", "<in-memory>"),
                "config": to_dict(self.cfg), "seed": self.cfg.seed,
                "num_processes": self.world, "torch": torch.__version__}
-        write_json(self.run_dir / "run.json", run)
+        write_run_json(self.run_dir, run)
 
     def save_checkpoint(self) -> Path | None:
         self.acc.wait_for_everyone()
@@ -517,10 +527,6 @@ def _check_resumable(saved: dict, now: dict, defaults: dict, folder: Path) -> No
     if saved.get("steps") != now.get("steps") and now.get("lr_schedule") == "linear":
         log.warning("resuming with steps %s instead of %s: the linear learning-rate decay now "
                     "ends at step %s", now.get("steps"), saved.get("steps"), now.get("steps"))
-
-
-def _pos(attn):
-    return positions_from_mask(attn)
 
 
 def _describe(v) -> str:

@@ -10,14 +10,13 @@ Chosen and rejected sequences of a batch go through the model in one forward pas
 (about 4x faster matrix products than fp32 on the CPUs this project targets). Rankings are
 trained over all their K(K-1)/2 pairs. After training the RM can be shifted so that reference
 completions score mean 0; the shift is folded into the saved weights (see
-:func:`rlhf_eval.training.reward_model.fold_offset`).
+:func:`rlhf_eval.rm.model.fold_offset`).
 
 The loop is split in small pieces: :func:`bradley_terry_loss`, :func:`pair_metrics`,
 :func:`train_step`, :func:`evaluate_pairs`, :func:`train_reward_model`.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,10 +29,11 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..models import (LoraSettings, check_attention, disable_dropout, pick_device,
                       set_training_attention)
+from ..runs import MetricsLogger
 from ..schema import PreferencePair
-from .reward_data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
-from .reward_model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
-from .reward_scoring import forward_rewards, model_max_length, score_encoded
+from ..rm.data import Encoded, encode, length_grouped_batches, pad_batch, random_batches
+from ..rm.model import LoadedRewardModel, build_reward_model, fold_offset, save_reward_model
+from ..rm.scorer import forward_rewards, model_max_length, score_encoded
 
 log = logging.getLogger(__name__)
 
@@ -230,25 +230,6 @@ def _num_steps(n_pairs: int, cfg: RewardTrainConfig) -> int:
     return cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(per_epoch * cfg.epochs))
 
 
-class MetricsLog:
-    """Append-only JSONL metrics log (one object per step or evaluation), flushed per line."""
-
-    def __init__(self, path: Path | None):
-        self.path = path
-        self._fh = open(path, "w", encoding="utf-8") if path else None
-        self.rows: list[dict] = []
-
-    def write(self, row: dict) -> None:
-        self.rows.append(row)
-        if self._fh:
-            self._fh.write(json.dumps(row, allow_nan=False) + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh:
-            self._fh.close()
-
-
 @dataclass
 class TrainResult:
     out: Path | None
@@ -301,26 +282,11 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
                        loaded: LoadedRewardModel | None = None) -> TrainResult:
     """Train an RM on ``train_pairs``; save it (plus ``metrics.jsonl``, ``train_config.json``)
     to ``out`` when given. ``normalize_pairs``: the reference completions for ``normalize``
-    (default: the training pairs)."""
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
+    (default: the training pairs). Steps: model -> data -> fit -> normalise and save."""
     cfg.validate()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    _set_seed(cfg.seed)
-    device = pick_device(cfg.device)
-    lora = (LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
-            if cfg.lora_r > 0 else None)
-    loaded = loaded or build_reward_model(cfg.model, seed=cfg.seed, lora=lora,
-                                          fmt=cfg.input_format)
-    model, tok = loaded.model, loaded.tokenizer
-    if cfg.disable_dropout:
-        disable_dropout(model)
-    model.to(device)
-    attention = set_training_attention(model, device, cfg.attention)
-    max_length = model_max_length(model, tok, cfg.max_length)
+    loaded, device, attention = _prepare_model(cfg, loaded)
+    tok = loaded.tokenizer
+    max_length = model_max_length(loaded.model, tok, cfg.max_length)
     enc = dict(fmt=loaded.fmt, max_length=max_length, use_margin=cfg.use_margin)
     train = encode_pairs(train_pairs, tok, **enc)
     evald = encode_pairs(eval_pairs, tok, **enc) if eval_pairs else None
@@ -331,12 +297,63 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     out_dir = Path(out) if out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = MetricsLog(out_dir / "metrics.jsonl" if out_dir else None)
-    metrics.write({"event": "data", "train_pairs": len(train), "train_truncated":
-                   train.n_truncated, "eval_pairs": len(evald) if evald else 0,
-                   "eval_truncated": evald.n_truncated if evald else 0,
-                   "max_length": max_length, "input_format": loaded.fmt,
-                   "attention": attention})
+    metrics = MetricsLogger(out_dir, allow_nan=False)
+    metrics.log({"event": "data", "train_pairs": len(train), "train_truncated":
+                 train.n_truncated, "eval_pairs": len(evald) if evald else 0,
+                 "eval_truncated": evald.n_truncated if evald else 0,
+                 "max_length": max_length, "input_format": loaded.fmt,
+                 "attention": attention})
+    fit = _fit(loaded.model, train, evald, cfg, device, tok.pad_token_id, metrics)
+
+    final_eval = None
+    if evald:
+        final_eval = evaluate_pairs(loaded.model, evald, pad_id=tok.pad_token_id, device=device,
+                                    cfg=cfg)
+        metrics.log({"event": "eval", "step": fit.steps, **final_eval})
+    ref = encode_pairs(normalize_pairs, tok, **enc) if cfg.normalize and normalize_pairs \
+        else train
+    offset = _normalize_and_save(loaded, cfg, ref, device, metrics, out_dir, max_length,
+                                 fit.steps, len(train))
+    metrics.close()
+    return TrainResult(out_dir, fit.steps, fit.pairs_seen, fit.train_seconds, final_eval, offset,
+                       train.n_truncated, metrics.rows, fit.loop_seconds)
+
+
+def _prepare_model(cfg: RewardTrainConfig, loaded: LoadedRewardModel | None):
+    """Threads, seed, the model (built from ``cfg.model`` unless given) on its device in
+    training mode: ``(loaded, device, attention kernel)``."""
+    import torch
+
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    _set_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    lora = (LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
+            if cfg.lora_r > 0 else None)
+    loaded = loaded or build_reward_model(cfg.model, seed=cfg.seed, lora=lora,
+                                          fmt=cfg.input_format)
+    if cfg.disable_dropout:
+        disable_dropout(loaded.model)
+    loaded.model.to(device)
+    attention = set_training_attention(loaded.model, device, cfg.attention)
+    return loaded, device, attention
+
+
+@dataclass
+class _Fit:
+    steps: int
+    pairs_seen: int
+    train_seconds: float  # forward/backward/optimizer time only
+    loop_seconds: float   # the whole loop (batching, logging, evaluations)
+
+
+def _fit(model, train: PairData, evald: PairData | None, cfg: RewardTrainConfig, device,
+         pad_id: int, metrics: MetricsLogger) -> _Fit:
+    """The optimisation loop: AdamW + linear warm-up/decay over seeded batches, a train row
+    per step and an eval row every ``cfg.eval_every`` steps."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = _adamw(params, cfg)
@@ -344,7 +361,6 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * n_steps),
                                                 n_steps)
     view, rng = _JointView(train), np.random.default_rng(cfg.seed)
-    pad_id = tok.pad_token_id
     model.train()
     step, pairs_seen, train_seconds, epoch = 0, 0, 0.0, 0
     bar = tqdm(total=n_steps, desc="train-rm", unit="step", disable=not cfg.progress)
@@ -364,39 +380,40 @@ def train_reward_model(cfg: RewardTrainConfig, train_pairs: Sequence[PreferenceP
                 train_seconds += time.perf_counter() - t0
                 step += 1
                 pairs_seen += sum(len(r) for r in micro)
-                metrics.write({"event": "train", "step": step, "epoch": epoch, **row,
+                metrics.log({"event": "train", "step": step, "epoch": epoch, **row,
                                "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0],
                                "pairs_per_s": pairs_seen / train_seconds})
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.2f}")
                 if evald and cfg.eval_every and step % cfg.eval_every == 0 and step < n_steps:
-                    metrics.write({"event": "eval", "step": step, **evaluate_pairs(
+                    metrics.log({"event": "eval", "step": step, **evaluate_pairs(
                         model, evald, pad_id=pad_id, device=device, cfg=cfg)})
                     model.train()
             epoch += 1
     finally:
         bar.close()
-    loop_seconds = time.perf_counter() - loop_start
+    return _Fit(step, pairs_seen, train_seconds, time.perf_counter() - loop_start)
 
-    final_eval = None
-    if evald:
-        final_eval = evaluate_pairs(model, evald, pad_id=pad_id, device=device, cfg=cfg)
-        metrics.write({"event": "eval", "step": step, **final_eval})
+
+def _normalize_and_save(loaded: LoadedRewardModel, cfg: RewardTrainConfig, ref: PairData,
+                        device, metrics: MetricsLogger, out_dir: Path | None, max_length: int,
+                        steps: int, n_train: int) -> float:
+    """Shift rewards so ``ref``'s completions average 0 (``cfg.normalize``), merge LoRA
+    adapters, fold the offset into the weights, save; returns the offset."""
+    model = loaded.model
     offset = 0.0
     if cfg.normalize:
-        ref = (encode_pairs(normalize_pairs, tok, **enc) if normalize_pairs else train)
-        offset = normalization_offset(model, ref, pad_id=pad_id, device=device, cfg=cfg)
+        offset = normalization_offset(model, ref, pad_id=loaded.tokenizer.pad_token_id,
+                                      device=device, cfg=cfg)
     if hasattr(model, "merge_and_unload"):
         model = loaded.model = model.merge_and_unload()  # plain weights for every loader
     if offset:
         where = fold_offset(model, offset)
-        metrics.write({"event": "normalize", "offset": offset, "folded_into": where})
-    model.config.rlhf_eval_train = {"seed": cfg.seed, "steps": step, "train_pairs": len(train)}
+        metrics.log({"event": "normalize", "offset": offset, "folded_into": where})
+    model.config.rlhf_eval_train = {"seed": cfg.seed, "steps": steps, "train_pairs": n_train}
     if out_dir:
         from ..io import atomic_write_json
 
         save_reward_model(loaded, out_dir, max_length=max_length)
         atomic_write_json(out_dir / "train_config.json", asdict(cfg))
-    metrics.close()
-    return TrainResult(out_dir, step, pairs_seen, train_seconds, final_eval, offset,
-                       train.n_truncated, metrics.rows, loop_seconds)
+    return offset

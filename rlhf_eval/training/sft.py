@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ConfigError, DataError, ModelError
+from ..errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 IGNORE_INDEX = -100
@@ -290,7 +290,8 @@ def _save(model, tokenizer, cfg: SFTConfig, out_dir, metrics, n_examples: int, w
     import torch
     import transformers
 
-    from ..io import atomic_dir, atomic_write_json, write_records
+    from ..io import atomic_dir, atomic_write_json
+    from ..runs import MetricsLogger
 
     with atomic_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # a temp dir is private (0700); the model folder is meant to be shared
@@ -299,42 +300,8 @@ def _save(model, tokenizer, cfg: SFTConfig, out_dir, metrics, n_examples: int, w
             model = model.merge_and_unload()  # the folder itself loads without peft
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        write_records(tmp / "metrics.jsonl", metrics)
+        MetricsLogger(tmp, metrics).close()
         atomic_write_json(tmp / "sft.json", {
             "config": dataclasses.asdict(cfg), "examples": n_examples, "wall_s": wall,
             "final_loss": metrics[-1]["loss"] if metrics else None,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__}})
-
-
-# -------------------------------------------------------------------------------- generation
-
-
-def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int = 48,
-                    batch_size: int = 32) -> list[str]:
-    """Greedy completions (text after the prompt, up to EOS) for ``prompts``, left-padded."""
-    import torch
-
-    device = next(model.parameters()).device
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
-        model.config, "n_positions", None)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    out: list[str] = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            enc = tokenizer(list(prompts[i:i + batch_size]), return_tensors="pt", padding=True,
-                            add_special_tokens=False).to(device)
-            width = enc["input_ids"].shape[1]
-            room = max_new_tokens if limit is None else min(max_new_tokens, limit - width)
-            if room < 1:
-                raise ModelError(f"a prompt of {width} tokens leaves no room to generate in "
-                                 f"the model's {limit} positions")
-            with torch.no_grad():
-                gen = model.generate(**enc, do_sample=False, max_new_tokens=room,
-                                     eos_token_id=tokenizer.eos_token_id,
-                                     pad_token_id=tokenizer.pad_token_id)
-            new = gen[:, enc["input_ids"].shape[1]:]  # (B, new)
-            out += tokenizer.batch_decode(new, skip_special_tokens=True)
-    finally:
-        tokenizer.padding_side = side
-    return out

@@ -7,7 +7,7 @@ from scipy import stats
 
 from rlhf_eval.evaluation.correlation import (METHODS, batched_correlation, correlation,
                                               level_correlation)
-from rlhf_eval.evaluation.stats import StatsError
+from rlhf_eval.stats import StatsError
 
 SCIPY = {"pearson": lambda a, b: stats.pearsonr(a, b).statistic,
          "spearman": lambda a, b: stats.spearmanr(a, b).statistic,

@@ -8,7 +8,7 @@ import pytest
 from rlhf_eval.errors import DataError
 from rlhf_eval.evaluation.correlation_pairwise import (agreement_table, choices_from_scores,
                                                        pairwise_agreement)
-from rlhf_eval.evaluation.stats import StatsError
+from rlhf_eval.stats import StatsError
 
 
 def test_counts_by_hand():

@@ -9,7 +9,7 @@ from scipy import stats
 from rlhf_eval.evaluation.correlation import (CorrelationConfig, ScoreGrid, bootstrap_level,
                                               compare_metrics, correlate_grid,
                                               level_correlation, permutation_both, williams_test)
-from rlhf_eval.evaluation.stats import (StatsError, bootstrap_ci, bootstrap_indices,
+from rlhf_eval.stats import (StatsError, bootstrap_ci, bootstrap_indices,
                                         paired_bootstrap_pvalue, percentile_interval,
                                         permutation_pvalue)
 

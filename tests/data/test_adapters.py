@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from rlhf_eval.adapters import (ADAPTERS, SUMMEVAL_ASPECTS, bundled_path, data_dir,
-                                get_adapter, hh_rlhf_pairs, split_hh_dialogue, summeval_frame,
-                                summeval_records, trl_adapter)
+from rlhf_eval.adapters import (ADAPTERS, SUMMEVAL_ASPECTS, get_adapter, split_hh_dialogue,
+                                trl_adapter)
+from rlhf_eval.bundled import (bundled_path, data_dir, hh_rlhf_pairs, summeval_frame,
+                               summeval_records)
 from rlhf_eval.errors import DataError
 from rlhf_eval.io import read_records, write_records
 from rlhf_eval.schema import PreferencePair

@@ -139,7 +139,8 @@ def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_policy):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from rlhf_eval.io import read_records
-    from rlhf_eval.training.sft import generate_greedy, torch_threads
+    from rlhf_eval.lm.generate import generate_greedy
+    from rlhf_eval.training.sft import torch_threads
 
     model = AutoModelForCausalLM.from_pretrained(tiny_policy.policy_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_policy.policy_dir)

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from rlhf_eval.cli import main
-from rlhf_eval.training.checkpoint import latest_checkpoint
+from rlhf_eval.runs import latest_checkpoint
 
 VENV_BIN = Path(sys.executable).parent
 # one OpenMP thread per process: see conftest._one_thread (and 2 processes on 2 cores)

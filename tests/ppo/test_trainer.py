@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from ppo_helpers import colour_share, make_prompts
-from rlhf_eval.training.checkpoint import latest_checkpoint
+from rlhf_eval.runs import latest_checkpoint
 from rlhf_eval.training.ppo import PPOFault, PPOTrainer
 from rlhf_eval.training.ppo_config import PPOConfig
-from rlhf_eval.training.ppo_models import RewardScorer
-from rlhf_eval.training.rollout import encode_prompts, sample
+from rlhf_eval.rm.scorer import RewardScorer
+from rlhf_eval.lm.encode import encode_prompts
+from rlhf_eval.lm.generate import sample
 
 
 def _policy(tiny):

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from rlhf_eval.errors import ConfigError
-from rlhf_eval.gates import Gate, evaluate_gate, evaluate_gates, load_gates, paired_bootstrap_ci, parse_gate
+from rlhf_eval.gates import Gate, evaluate_gate, evaluate_gates, load_gates, parse_gate
+from rlhf_eval.stats import paired_bootstrap_ci
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlhf_eval.training.reward_model import build_reward_model, fold_offset, save_reward_model
-from rlhf_eval.training.reward_scoring import RewardScorer
+from rlhf_eval.rm.model import build_reward_model, fold_offset, save_reward_model
+from rlhf_eval.rm.scorer import RewardScorer
 
 PROMPTS = ["Question 1: reply please.", "Question 2:", "", "Question 3: reply please. " * 3]
 COMPLETIONS = [" great answer", " the answer is wrong and rude and lazy", " kind", " it"]
@@ -201,7 +201,7 @@ def test_joined_encoder_rm_reads_one_segment_and_loaders_agree(tmp_path):
     so every scorer feeds it the same way; plain loaders fed the joined text agree."""
     from rlhf_eval.errors import ModelError
     from rlhf_eval.models import minilm_path
-    from rlhf_eval.training.reward_model import _check_format
+    from rlhf_eval.rm.model import _check_format
 
     loaded = build_reward_model(minilm_path(), seed=0, fmt="joined")
     assert loaded.fmt == "joined"

@@ -10,8 +10,8 @@ from rlhf_eval.cli import main
 from rlhf_eval.schema import Ranking
 from rlhf_eval.training.reward import (RewardTrainConfig, _JointView, encode_pairs,
                                        train_reward_model, train_step)
-from rlhf_eval.training.reward_model import build_reward_model
-from rlhf_eval.training.reward_scoring import RewardScorer
+from rlhf_eval.rm.model import build_reward_model
+from rlhf_eval.rm.scorer import RewardScorer
 
 
 def test_training_raises_accuracy_well_above_chance(trained_rm, task):

@@ -37,7 +37,7 @@ def build_world(root: Path) -> dict:
     from rlhf_eval.lab import generate_lab, lab_config
     from rlhf_eval.models import (LoraSettings, TinyModelConfig, apply_lora,
                                   build_tiny_causal_lm, load_causal_lm, train_bpe_tokenizer)
-    from rlhf_eval.training.reward_model import build_reward_model, save_reward_model
+    from rlhf_eval.rm.model import build_reward_model, save_reward_model
 
     lab = generate_lab(lab_config("test", seed=0, n_train=60, n_rankings=10))
     prompts = lab.prompts("eval")[:N_PROMPTS]

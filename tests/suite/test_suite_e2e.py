@@ -131,7 +131,7 @@ def test_kl_matches_an_independent_computation(evaluated, tiny_world):
 
 
 def test_generation_is_seeded_per_sample_not_per_batch(tiny_world):
-    from rlhf_eval.evaluation.generation import GenerationSettings, generate_batch
+    from rlhf_eval.lm.generate import GenerationSettings, generate_batch
     from rlhf_eval.models import load_causal_lm, load_tokenizer
 
     model = load_causal_lm(tiny_world["sft"])
@@ -190,8 +190,8 @@ def test_other_baselines(evaluated, tiny_world, tmp_path, baseline, expected):
 
 
 def test_long_prompts_are_cut_to_the_models_positions(tiny_world):
-    from rlhf_eval.evaluation.generation import GenerationSettings, generate_batch
-    from rlhf_eval.evaluation.model_metrics import completion_logprobs
+    from rlhf_eval.lm.generate import GenerationSettings, generate_batch
+    from rlhf_eval.lm.logprobs import completion_logprobs
     from rlhf_eval.models import load_causal_lm, load_tokenizer
 
     model = load_causal_lm(tiny_world["sft"])  # 256 positions

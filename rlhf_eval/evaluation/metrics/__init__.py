@@ -7,8 +7,9 @@
     rouge.signature()                                           # "rouge|rouge-score=0.1.2|..."
 
 Built-ins: rouge, bleu, chrf, bertscore, length, distinct, repetition. Other modules add their
-own with ``register_metric`` (``evaluation.model_metrics`` adds reward, kl and gold). Importing this
-package is cheap: each built-in's module (and torch, sacrebleu, nltk) loads on first use.
+own with ``register_metric`` (``evaluation.model_metrics`` adds reward and kl, the lab's
+``lab.metric`` adds gold). Importing this package is cheap: each built-in's module (and torch,
+sacrebleu, nltk) loads on first use.
 """
 from .base import Batch, Metric, Scores
 from .batch import score_many

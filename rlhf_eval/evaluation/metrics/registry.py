@@ -3,7 +3,8 @@
 Built-in metrics are registered as ``"module:attribute"`` strings and imported only when asked
 for, so importing this package stays cheap (no torch, sacrebleu or nltk at import time).
 Other modules register theirs with :func:`register_metric` when they are imported
-(``rlhf_eval.evaluation.model_metrics`` registers ``reward``, ``kl`` and ``gold`` that way).
+(``rlhf_eval.evaluation.model_metrics`` registers ``reward`` and ``kl`` that way, the lab's
+``rlhf_eval.lab.metric`` registers ``gold``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _REGISTRY: dict[str, Factory] = {}
 _PROVIDERS: dict[str, str] = {
     "reward": "rlhf_eval.evaluation.model_metrics",
     "kl": "rlhf_eval.evaluation.model_metrics",
-    "gold": "rlhf_eval.evaluation.model_metrics",
+    "gold": "rlhf_eval.lab.metric",  # the lab's plug-in: evaluation never imports the lab
 }
 
 

@@ -16,7 +16,7 @@ label. ``AutoModelForSequenceClassification.from_pretrained`` and
              token must differ from EOS: otherwise the real EOS would be taken for padding.
 
 Sequences over the length limit are cut from the left (the start of the prompt goes first,
-the completion and its EOS stay), see :mod:`rlhf_eval.training.reward_data`.
+the completion and its EOS stay), see :mod:`rlhf_eval.rm.data`.
 
 The format is recorded in ``config.json`` under :data:`FORMAT_KEY`.
 """
@@ -265,3 +265,37 @@ def save_reward_model(loaded: LoadedRewardModel, out: str | Path, *,
     model.save_pretrained(out)
     loaded.tokenizer.save_pretrained(out)
     return out
+
+
+# ------------------------------------------------- per-token scalars (PPO value, RM on ids)
+
+
+def _unpeft(model):
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
+def backbone_and_head(seqcls_model):
+    """(backbone, scalar head) of a causal *ForSequenceClassification model (peft or not)."""
+    inner = _unpeft(seqcls_model)
+    backbone = getattr(inner, getattr(inner, "base_model_prefix", ""), None)
+    head = getattr(inner, "score", None)
+    if backbone is None or head is None:
+        raise ModelError(
+            f"{type(inner).__name__} has no causal backbone + 'score' head; a value model needs a "
+            "per-token head (GPT-2/Llama-style *ForSequenceClassification)")
+    return backbone, head
+
+
+def token_scalars(seqcls_model, input_ids, attention_mask):
+    """The scalar head applied at every position (B, T)."""
+    from ..lm.encode import positions_from_mask
+
+    backbone, head = backbone_and_head(seqcls_model)
+    out = backbone(input_ids=input_ids, attention_mask=attention_mask,
+                   position_ids=positions_from_mask(attention_mask), use_cache=False)
+    return head(out.last_hidden_state).squeeze(-1).float()
+
+
+def same_vocabulary(tok_a, tok_b) -> bool:
+    return tok_a.get_vocab() == tok_b.get_vocab() and tok_a.pad_token_id == tok_b.pad_token_id

@@ -1,6 +1,7 @@
 """Seeded resampling helpers: bootstrap intervals, paired tests, permutation tests.
 
-Shared by every analysis that reports an interval (correlation, win-rates, RM accuracy).
+The one home of this code, shared by everything that reports an interval: the results store
+(per-checkpoint CIs), regression gates, win-rates, correlation analysis and RM accuracy.
 All randomness comes from ``numpy.random.default_rng(seed)``: the same seed gives the same
 resamples, so two statistics bootstrapped with the same seed and sizes are *paired* (computed on
 the same resamples), which is what a paired comparison of two metrics needs.
@@ -12,6 +13,7 @@ the same resamples), which is what a paired comparison of two metrics needs.
                               BOOT-SYSTEMS / BOOT-BOTH schemes of Deutsch et al. 2021).
 - :func:`percentile_interval` the interval of an array of bootstrap statistics.
 - :func:`paired_bootstrap_pvalue`, :func:`permutation_pvalue`: one-sided p-values.
+- :func:`paired_bootstrap_ci` interval of the mean of paired differences (regression gates).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import RlhfEvalError
+from .errors import RlhfEvalError
 
 
 class StatsError(RlhfEvalError, ValueError):
@@ -168,3 +170,16 @@ def permutation_pvalue(observed: float, permuted: np.ndarray) -> float:
     if permuted.size == 0:
         raise StatsError("no defined permutation statistics")
     return float((1 + np.sum(permuted >= observed - 1e-12)) / (1 + permuted.size))
+
+
+def paired_bootstrap_ci(diffs: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of paired differences (resampling prompts)."""
+    diffs = np.asarray(diffs, dtype=float)
+    if len(diffs) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diffs), size=(n_resamples, len(diffs)))
+    means = diffs[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

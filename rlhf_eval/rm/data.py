@@ -4,7 +4,7 @@ and length-grouped batches.
 The text goes through the tokenizer's own call (``tokenizer(prompt + completion)`` for causal
 backbones, ``tokenizer(prompt, completion)`` for encoders), special tokens included, so the ids
 equal what a ``transformers`` pipeline builds from the same strings (see
-:mod:`rlhf_eval.training.reward_model`). Only sequences over ``max_length`` are re-encoded with
+:mod:`rlhf_eval.rm.model`). Only sequences over ``max_length`` are re-encoded with
 left truncation: the start of the prompt is dropped first and the completion's end (where a
 causal RM reads its score) always survives.
 """
