@@ -26,7 +26,7 @@ SHOWN_ASPECTS = {"lab": ("overall", "gold")}
 def _paired(diffs, seed: int = 0) -> dict[str, float]:
     import numpy as np
 
-    from .gates import paired_bootstrap_ci
+    from .stats import paired_bootstrap_ci
 
     lo, hi = paired_bootstrap_ci(np.asarray(diffs, dtype=float), seed=seed)
     return {"mean": float(np.mean(diffs)), "ci_low": lo, "ci_high": hi}
@@ -74,7 +74,7 @@ def rm_accuracy(rm_dir: Path, eval_pairs: Path) -> dict[str, Any] | None:
     """The RM's final held-out accuracy (train-rm's metrics.jsonl) beside the best any RM can
     reach on those pairs given the annotators' noise (``rm_ceilings``)."""
     from .lab import rm_ceilings
-    from .training.reward_data import read_pairs
+    from .rm.data import read_pairs
 
     metrics = rm_dir / "metrics.jsonl"
     if not metrics.is_file():
