@@ -13,7 +13,9 @@ use_stemmer=True).score_multi(refs, pred)`` per sample; ``sacrebleu.sentence_ble
 ``bert_score.score(preds, refs, model_type=<MiniLM>, num_layers=6)``.
 Ours: ``score_many([rouge, bleu, chrf, bertscore], predictions={ckpt: preds}, references=refs)``
 plus ``corpus_score`` for BLEU/chrF, with the model and every cache dropped before each repeat.
-Same numbers asserted (ROUGE/BLEU/chrF to 1e-9, BERTScore to 1e-6, fp32).
+Same numbers asserted (ROUGE/BLEU/chrF to 1e-9, BERTScore to 1e-6, fp32). A third timing per
+repeat runs ours with ``bertscore dtype="bf16"`` (not the same numbers): its ratio is printed with
+the largest BERTScore difference from the fp32 peer, the error that speed costs.
 
     .venv/bin/python benchmarks/bench_scoring.py [--quick] [--repeats 3]
 """
@@ -95,19 +97,25 @@ def peer(ckpts, refs, minilm):
     return out
 
 
-def ours(ckpts, refs, minilm):
+def ours(ckpts, refs, minilm, dtype: str = "fp32"):
     from rlhf_eval.evaluation.metrics import get_metric, score_many
     from rlhf_eval.evaluation.metrics.bertscore import clear_cache
 
     clear_cache()  # cold start: model loaded and every text embedded inside the timing
     rouge = get_metric("rouge", rouge_types=ROUGE_TYPES, use_stemmer=True, multi_ref="max")
     bleu, chrf = get_metric("bleu"), get_metric("chrf")
-    bert = get_metric("bertscore", model_type=minilm, num_layers=6)
+    bert = get_metric("bertscore", model_type=minilm, num_layers=6, dtype=dtype)
     out = score_many([rouge, bleu, chrf, bert], predictions=ckpts, references=refs)
     for name, preds in ckpts.items():
         out[name]["corpus_bleu"] = bleu.corpus_score(predictions=preds, references=refs)["bleu"]
         out[name]["corpus_chrf"] = chrf.corpus_score(predictions=preds, references=refs)["chrf"]
     return out
+
+
+def max_bertscore_diff(a, b) -> float:
+    """Largest |a - b| over every checkpoint's BERTScore P, R and F."""
+    return max(float(np.max(np.abs(np.asarray(a[ck][k]) - np.asarray(b[ck][k]))))
+               for ck in a for k in ("bertscore_p", "bertscore_r", "bertscore_f"))
 
 
 def check_equal(a, b) -> None:
@@ -133,18 +141,25 @@ def main() -> None:
     print(f"{N_CKPT} checkpoints x {n} samples x {len(refs[0])} references; ROUGE-1/2/L/Lsum, "
           f"BLEU, chrF, BERTScore (MiniLM L6, fp32); {args.repeats} repeats; "
           f"os.cpu_count()={os.cpu_count()} (CPU shared with other jobs)", flush=True)
-    t_peer, t_ours = [], []
-    for rep in range(args.repeats):
+    t_peer, t_ours, t_bf16, bf16_diff = [], [], [], 0.0
+    for rep in range(args.repeats):  # peer, ours, ours-bf16 alternate: load drift hits all
         t, p = timed(lambda: peer(ckpts, refs, minilm))
         t_peer.append(t)
         t, o = timed(lambda: ours(ckpts, refs, minilm))
         t_ours.append(t)
         check_equal(o, p)
-        print(f"  repeat {rep + 1}: peer {t_peer[-1]:.1f}s, ours {t_ours[-1]:.1f}s", flush=True)
+        t, b = timed(lambda: ours(ckpts, refs, minilm, dtype="bf16"))
+        t_bf16.append(t)
+        bf16_diff = max(bf16_diff, max_bertscore_diff(b, p))
+        print(f"  repeat {rep + 1}: peer {t_peer[-1]:.1f}s, ours {t_ours[-1]:.1f}s, ours bf16 "
+              f"{t_bf16[-1]:.1f}s; load {os.getloadavg()[0]:.1f}", flush=True)
     print("same scores (ROUGE/BLEU/chrF 1e-9, BERTScore 1e-6): yes")
-    print(f"median peer: {median(t_peer):.1f} s; median ours: {median(t_ours):.1f} s")
+    print(f"median peer: {median(t_peer):.1f} s; median ours fp32: {median(t_ours):.1f} s; "
+          f"median ours bf16: {median(t_bf16):.1f} s")
+    print(f"ratio ours bf16 vs plain loop: {median(t_peer) / median(t_bf16):.1f}x "
+          f"(BERTScore P/R/F differ from fp32 by up to {bf16_diff:.1e})")
     print(f"ratio ours vs plain loop (rouge-score + sacrebleu + bert_score.score per "
-          f"checkpoint): {median(t_peer) / median(t_ours):.1f}x")
+          f"checkpoint), fp32-equal scores: {median(t_peer) / median(t_ours):.1f}x")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ pages = [
     st.Page("views/correlations.py", title="Correlations", icon=":material/grid_on:"),
     st.Page("views/samples.py", title="Samples", icon=":material/compare:"),
     st.Page("views/reward_model.py", title="Reward model", icon=":material/balance:"),
+    st.Page("views/judges.py", title="Judges", icon=":material/gavel:"),
     st.Page("views/label.py", title="Label", icon=":material/how_to_vote:"),
 ]
 st.navigation(pages).run()

@@ -4,7 +4,18 @@ Each subcommand lives in ``rlhf_eval/commands/<name>.py`` and provides
 ``add_arguments(parser)`` and ``run(args) -> int``. Command modules must import heavy
 libraries (torch, transformers) inside ``run`` so that ``rlhf-eval --help`` stays fast.
 
-Exit codes: 0 success, 1 a gate or check failed, 2 usage, data or configuration error.
+Exit codes (the README has the table; nothing else may produce them):
+
+    0  success
+    1  only "a gate failed" (report) or "records were skipped" (data validate)
+    2  usage, data or configuration error, or the machine refused (disk full, permission):
+       a one-line message naming the file/line/field
+    3  internal error (a bug): a one-line message; the traceback only with -v
+    130 interrupted (Ctrl-C)
+
+A top-level handler in :func:`main` guarantees the table for every command: an exception
+that escapes a command never reaches Python's default handler (which would exit 1, the code
+CI reads as "regression").
 """
 from __future__ import annotations
 
@@ -12,8 +23,11 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 from .errors import RlhfEvalError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # name -> (module, one-line help). Order is the order `--help` lists them in.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "samples, RM analysis, labeling"),
     "demo": ("rlhf_eval.commands.demo", "run the whole loop on bundled data, on a CPU"),
     "correlate": ("rlhf_eval.commands.correlate", "correlate automatic metrics with human judgment"),
+    "winrate": ("rlhf_eval.commands.winrate", "win-rates of checkpoints from every judge, "
+                "length-controlled, with Bradley-Terry strengths"),
+    "judge": ("rlhf_eval.commands.judge", "LLM-as-judge in both orders: bias report and agreement "
+              "with humans"),
 }
 
 
@@ -60,20 +78,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help exits 0, a usage error 2
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    return _run_command(args)
+
+
+def _run_command(args) -> int:
+    """Run one command and map every outcome onto the documented exit codes."""
+    name = f"rlhf-eval {args.command}"
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
     except RlhfEvalError as exc:
-        print(f"rlhf-eval {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"rlhf-eval {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # a library calling sys.exit must not bypass the table
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 3)
+        if code in (EXIT_OK, EXIT_USAGE, EXIT_INTERRUPTED):
+            return code
+        print(f"{name}: internal error: exited with {exc.code!r}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except OSError as exc:  # disk full, permission denied, missing file: the user's to fix
+        print(f"{name}: error: {_one_line(exc)}", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_USAGE
+    except (RecursionError, MemoryError) as exc:  # input too deep or too big to handle
+        print(f"{name}: error: input too large or too deeply nested "
+              f"({type(exc).__name__})", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so in one line, never exit 1
+        if _disk_full(exc):  # a library that wraps ENOSPC in its own error (safetensors)
+            print(f"{name}: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{name}: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with -v "
+              "for the traceback and please report it)", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        return EXIT_INTERNAL
+    if code not in (EXIT_OK, EXIT_FAILED, EXIT_USAGE):
+        print(f"{name}: internal error: the command returned {code}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return code
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC anywhere in the exception chain, or spelled out by a library (Rust's
+    "No space left on device (os error 28)")."""
+    import errno
+
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 2000 else text[:2000] + " ..."
 
 
 if __name__ == "__main__":  # pragma: no cover

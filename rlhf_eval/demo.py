@@ -127,6 +127,8 @@ def stages(cfg: DemoConfig) -> list[Stage]:
     pairs, pairs_eval = lab / "pairs_policy.jsonl", lab / "pairs_policy_eval.jsonl"
     collect = ("lab-collect", "--lab", str(lab), "--policy", str(sft), *seed,
                "--threads", str(cfg.threads))
+    # the demo's one thread count, for the stages whose --threads would otherwise pick auto
+    thr = ("--threads", str(cfg.threads)) if cfg.threads > 0 else ()
     return [
         Stage("lab", ("lab", "--out", str(lab), *seed, *sz.lab), lab / "lab.json",
               "synthetic task: documents, references, annotator pairs and ratings"),
@@ -147,14 +149,14 @@ def stages(cfg: DemoConfig) -> list[Stage]:
                                *sz.collect_eval),
               pairs_eval, "the same on held-out prompts: the RM's test set"),
         Stage("rm", ("train-rm", "--data", str(pairs), "--eval-data", str(pairs_eval),
-                     "--out", str(rm), *seed, *quiet, *sz.rm),
+                     "--out", str(rm), *seed, *quiet, *thr, *sz.rm),
               rm / "config.json", "MiniLM reward model on the on-policy pairs"),
         Stage("ppo", ("ppo", "--policy", str(sft), "--reward-model", str(rm), "--prompts",
                       str(lab / "prompts_train.jsonl"), "--run-dir", str(run), *seed, *quiet,
-                      *sz.ppo),
+                      *thr, *sz.ppo),
               run / "run.json", "PPO against the RM with a KL penalty; checkpoints in the run"),
         Stage("eval", ("eval", "--run", str(run), "--prompts", str(lab / "prompts_eval.jsonl"),
-                       *seed, *(() if cfg.progress else ("--no-progress",)), *sz.eval),
+                       *seed, *thr, *(() if cfg.progress else ("--no-progress",)), *sz.eval),
               run / "results.sqlite", "every metric for every checkpoint, win-rates, KL"),
         Stage("report", ("report", "--run", str(run), "--fail-on", GATE),
               run / "report" / "report.html", "Markdown/HTML/JSON/JUnit report with a gold gate"),

@@ -26,6 +26,7 @@ YAML form::
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,13 @@ import numpy as np
 from .errors import ConfigError
 from .stats import paired_bootstrap_ci
 
+_METRIC_RE = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 _GATE_RE = re.compile(
     r"^\s*(?P<metric>[A-Za-z0-9_./-]+)\s*:\s*(?:(?P<drop>drop\s*>\s*)|(?P<op>[<>]))\s*"
     r"(?P<value>[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)\s*(?P<pct>%)?\s*$")
+
+
+WINRATE_PREFIX = "winrate:"
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,34 @@ class Gate:
     significance: bool = True       # drop gates: fail only when the CI excludes the allowed drop
 
     def __post_init__(self):
+        # strict types: YAML 'false' (a string) must not read as true, .nan must not make a
+        # gate that can never fail, a bool is not a threshold
+        name = self.metric[len(WINRATE_PREFIX):] if isinstance(self.metric, str) and \
+            self.metric.startswith(WINRATE_PREFIX) else self.metric
+        # a win-rate gate names a judge, which may hold ':' (llm:pairwise)
+        if not isinstance(name, str) or not _METRIC_RE.match(name.replace(":", "_")):
+            raise ConfigError(f"gate metric: expected a name of letters, digits and _./-, "
+                              f"found {self.metric!r}")
+        for name in ("relative", "significance"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"gate {self.metric!r}: {name} must be true or false, "
+                                  f"found {value!r} ({type(value).__name__})")
+        for name in ("max_drop", "max", "min"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"gate {self.metric!r}: {name} must be a number, found "
+                                  f"{value!r} ({type(value).__name__})")
+            try:
+                number = float(value)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number) or abs(number) > 1e300:
+                raise ConfigError(f"gate {self.metric!r}: {name} must be a finite number, "
+                                  f"found {_short(value)}")
+            object.__setattr__(self, name, number)
         bounds = [self.max_drop is not None, self.max is not None, self.min is not None]
         if sum(bounds) != 1:
             raise ConfigError(f"gate {self.metric!r}: give exactly one of max_drop, max, min")
@@ -59,6 +92,8 @@ class Gate:
 
     @property
     def spec(self) -> str:
+        if self.metric.startswith(WINRATE_PREFIX) and self.min is not None:
+            return f"{self.metric}<{self.min:g}"
         if self.max_drop is not None:
             return f"{self.metric}:drop>{self.max_drop:g}{'%' if self.relative else ''}"
         return f"{self.metric}:{'>' if self.max is not None else '<'}" \
@@ -87,7 +122,24 @@ class GateResult:
                 for k, v in d.items()}
 
 
+_WINRATE_RE = re.compile(r"^\s*winrate:(?P<judge>[^<>\s]+)\s*<\s*(?P<value>\d*\.?\d+)\s*$")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10 ** 50 else \
+        f"an integer of {len(str(abs(value)))} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_gate(text: str, *, significance: bool = True) -> Gate:
+    if text.strip().startswith(WINRATE_PREFIX):
+        # winrate:JUDGE<0.45: fail when the checkpoint's win-rate vs the baseline under JUDGE
+        # (a score, 'human' or an LLM judge such as llm:pairwise) is below 0.45
+        w = _WINRATE_RE.match(text)
+        if not w or not 0.0 <= float(w["value"]) <= 1.0:
+            raise ConfigError(f"cannot parse gate {text!r}; expected winrate:JUDGE<VALUE with "
+                              "VALUE in [0, 1] (e.g. 'winrate:llm:pairwise<0.45')")
+        return Gate(WINRATE_PREFIX + w["judge"], min=float(w["value"]), significance=significance)
     m = _GATE_RE.match(text)
     if not m:
         raise ConfigError(
@@ -107,7 +159,9 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
 
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read gate file: nested too deeply") from None
+    except (OSError, UnicodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read gate file: {exc}") from exc
     if not isinstance(doc, Mapping) or not isinstance(doc.get("gates"), list):
         raise ConfigError(f"{path}: expected a mapping with a 'gates' list")
@@ -119,7 +173,10 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
     for i, entry in enumerate(doc["gates"]):
         where = f"{path}: gates[{i}]"
         if isinstance(entry, str):
-            gates.append(parse_gate(entry))
+            try:
+                gates.append(parse_gate(entry))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
             continue
         if not isinstance(entry, Mapping) or "metric" not in entry:
             raise ConfigError(f"{where}: expected a mapping with 'metric' or a string spec")
@@ -131,7 +188,22 @@ def load_gates(path: str | Path) -> tuple[list[Gate], dict[str, Any]]:
         except (TypeError, ConfigError) as exc:
             raise ConfigError(f"{where}: {exc}") from exc
     options = {k: doc[k] for k in ("checkpoint", "confidence", "baseline") if k in doc}
+    for key in ("checkpoint", "baseline"):
+        if key in options and not isinstance(options[key], str):
+            raise ConfigError(f"{path}: {key} must be a checkpoint name (a string), found "
+                              f"{options[key]!r}")
+    if "confidence" in options:
+        options["confidence"] = check_confidence(options["confidence"], f"{path}: confidence")
     return gates, options
+
+
+def check_confidence(value: Any, where: str = "confidence") -> float:
+    """A confidence level strictly between 0 and 1 (a bool or a string is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 < float(value) < 1:
+        raise ConfigError(f"{where}: expected a number strictly between 0 and 1, found "
+                          f"{value!r}")
+    return float(value)
 
 
 # ------------------------------------------------------------------------------- evaluation
@@ -204,3 +276,27 @@ def evaluate_gates(gates: Iterable[Gate], scores, *, checkpoint: str, baseline: 
             baseline=baseline, higher_is_better=hib.get(gate.metric, True),
             confidence=confidence, seed=seed))
     return results
+
+
+def evaluate_winrate_gate(gate: Gate, winrates, *, checkpoint: str, baseline: str,
+                          confidence: float = 0.95) -> GateResult:
+    """A ``winrate:JUDGE<VALUE`` gate on the store's win-rate rows (ties as half a win).
+    Significance-aware like the drop gates: it fails only when the whole interval lies below
+    VALUE (``significance: false``: when the estimate does)."""
+    judge = gate.metric[len(WINRATE_PREFIX):]
+    rows = winrates[(winrates["judge"] == judge) & (winrates["checkpoint"] == checkpoint) &
+                    (winrates["baseline"] == baseline) & (winrates["tie_policy"] == "half")]
+    if rows.empty:
+        known = sorted(set(winrates["judge"])) if len(winrates) else []
+        raise ConfigError(f"gate {gate.spec}: no win-rate of {checkpoint!r} vs {baseline!r} "
+                          f"under judge {judge!r} in the store (judges: {', '.join(known) or 'none'};"
+                          " `rlhf-eval winrate --llm ...` writes LLM-judge rows)")
+    r = rows.iloc[0]
+    value, lo, hi = float(r["winrate"]), float(r["ci_low"]), float(r["ci_high"])
+    bad = (hi < gate.min) if gate.significance and np.isfinite(hi) else (value < gate.min)
+    rule = (f"fails if the {confidence:.0%} CI upper end < {gate.min:g}" if gate.significance
+            else f"fails if the win-rate < {gate.min:g}")
+    msg = (f"win-rate under {judge}: {value:.3f} (CI {lo:.3f} .. {hi:.3f}, n={int(r['n'])}) at "
+           f"{checkpoint} vs {baseline}; {rule}")
+    return GateResult(gate, checkpoint, baseline, not bad, value, None, None, lo, hi,
+                      int(r["n"]), msg)

@@ -153,6 +153,33 @@ def atomic_dir(path: str | os.PathLike):
         raise
 
 
+@contextmanager
+def publish_into(folder: str | os.PathLike, *, last: Sequence[str] = ()):
+    """Yield a temp folder inside ``folder``; when the block succeeds, fsync everything in it
+    and rename each entry into ``folder`` (the names in ``last`` after the others, e.g. the
+    ``config.json`` loaders look for). For several files that belong together (a report, a
+    saved model) in a folder that also holds other things: a full disk or any error while
+    writing leaves ``folder`` exactly as it was, never half old and half new."""
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".publish.", suffix=".tmp", dir=target))
+    try:
+        yield tmp
+        entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+        for entry in entries:
+            dest = target / entry.name
+            if entry.is_dir() and dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+        _fsync_dir(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ============================================================================ format detection
 
 
@@ -190,6 +217,53 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+MAX_DEPTH = 32          # records are flat; messages/meta nest a few levels at most
+MAX_INT_DIGITS = 30     # beyond any count or id a record holds (2**64 has 20 digits)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_plain_value(value: Any, field: str | None = None, depth: int = 0) -> None:
+    """Refuse what JSON can spell but no record means, before it crashes a later stage: lone
+    UTF-16 surrogates (``"\\ud800"`` decodes to a string UTF-8 cannot encode), nesting deeper
+    than :data:`MAX_DEPTH`, integers longer than :data:`MAX_INT_DIGITS` digits, NaN/Infinity."""
+    if depth > MAX_DEPTH:
+        raise DataError(f"nested more than {MAX_DEPTH} levels deep", field=field)
+    if isinstance(value, str):
+        m = _LONE_SURROGATE.search(value)
+        if m:
+            raise DataError(f"a lone UTF-16 surrogate {ascii(m.group())} at character "
+                            f"{m.start()} (not valid Unicode text)", field=field)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if abs(value) >= 10 ** MAX_INT_DIGITS:
+            raise DataError(f"an integer of more than {MAX_INT_DIGITS} digits", field=field)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            check_plain_value(key, field, depth + 1)
+            check_plain_value(item, key if field is None else f"{field}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_plain_value(item, f"{field or ''}[{i}]", depth + 1)
+
+
+def _parse_json_line(text: str) -> Any:
+    """``json.loads`` whose every failure is a DataError (deep nesting, huge integers and
+    lone surrogates included)."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise DataError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
+    except DataError:  # a duplicate key (DataError is a ValueError too)
+        raise
+    except ValueError as exc:  # e.g. "Exceeds the limit (4300 digits) for integer string"
+        raise DataError(f"unreadable JSON value: {exc}") from None
+    check_plain_value(obj)
+    return obj
+
+
 def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
     opener = gzip.open if gz else open
     where = " (in the uncompressed stream)" if gz else ""
@@ -210,10 +284,7 @@ def _jsonl_rows(path: str, gz: bool) -> Iterator[Row]:
                         f"{start + exc.start} of the file{where} (column {exc.start + 1})"))
                     continue
                 try:
-                    obj = json.loads(text, object_pairs_hook=_unique_keys)
-                except json.JSONDecodeError as exc:
-                    yield Row(lineno, DataError(f"malformed JSON: {exc.msg} at column {exc.colno}"))
-                    continue
+                    obj = _parse_json_line(text)
                 except DataError as exc:
                     yield Row(lineno, exc)
                     continue
@@ -263,11 +334,21 @@ def _json_list_rows(path: str) -> Iterator[Row]:
         counted = pos
         try:
             obj, end = decoder.raw_decode(text, pos)
+            check_plain_value(obj)
         except json.JSONDecodeError as exc:
             raise DataError(f"malformed JSON: {exc.msg} at column {exc.colno}", path=path,
                             line=exc.lineno) from None
-        except DataError as exc:  # a duplicate key: the record parses but is ambiguous
-            obj, end = exc, json.JSONDecoder().raw_decode(text, pos)[1]
+        except RecursionError:
+            raise DataError(f"JSON nested more than {MAX_DEPTH} levels deep", path=path,
+                            line=line) from None
+        except DataError as exc:  # a duplicate key or a bad value: skip just this record
+            try:
+                end = json.JSONDecoder().raw_decode(text, pos)[1]
+            except (ValueError, RecursionError):
+                raise exc.at(path=path, line=line) from None
+            obj = exc
+        except ValueError as exc:  # an integer too long to convert
+            raise DataError(f"unreadable JSON value: {exc}", path=path, line=line) from None
         if isinstance(obj, (dict, DataError)):
             yield Row(line, obj)
         else:
@@ -305,8 +386,11 @@ def _csv_value(name: str, cell: str, json_fields: frozenset[str]) -> Any:
         except json.JSONDecodeError as exc:
             raise DataError(f"expected a JSON-encoded cell ({exc.msg} at column {exc.colno}), "
                             f"found {cell!r:.60}", field=name) from None
+        except (RecursionError, ValueError):
+            raise DataError("a JSON-encoded cell nested too deeply or holding a number too "
+                            "long to read", field=name) from None
     if name in json_fields and looks_json:  # an adapter's field that may hold messages
-        with suppress(json.JSONDecodeError):
+        with suppress(json.JSONDecodeError, RecursionError, ValueError):
             return json.loads(cell)
     return cell  # a single reference may be a plain string: the schema accepts it
 
@@ -362,7 +446,7 @@ def _decode_arrow_row(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(meta, str):  # our Parquet/HF writers store meta as a JSON string
         try:
             out["meta"] = json.loads(meta)
-        except json.JSONDecodeError:
+        except (RecursionError, ValueError):  # JSONDecodeError is a ValueError
             pass  # left as a string: the schema check reports it with the field name
     if isinstance(out.get("meta"), dict):
         out["meta"] = {k: v for k, v in out["meta"].items() if v is not None}
@@ -510,6 +594,7 @@ def read_records(source, kind: str, *, on_error: str = "raise", format: str | No
             try:
                 if isinstance(row.data, DataError):
                     raise row.data
+                check_plain_value(row.data)  # CSV JSON cells, Parquet, datasets
                 result.records.extend(r for r in convert(row.data) if r.kind == kind)
             except DataError as exc:
                 located = exc.at(path=label, line=row.line, unit=row.unit)

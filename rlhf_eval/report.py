@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import ConfigError
+from .escape import md, xml_text
 from .gates import GateResult
-from .io import atomic_write
 
 PACKAGES = ("rlhf-eval", "torch", "transformers", "peft", "accelerate", "tokenizers",
             "rouge-score", "sacrebleu", "bert-score", "scipy", "pandas", "numpy")
@@ -40,6 +41,11 @@ class ReportData:
     training: pd.DataFrame | None         # PPO metrics.jsonl rows
     gates: list[GateResult] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # baseline vs judged checkpoint over the samples scored on both (None: from `summary`)
+    comparison: pd.DataFrame | None = None
+    # per checkpoint and metric: samples scored vs samples the run evaluates (partial < all)
+    coverage: pd.DataFrame | None = None
+    failed: list[dict] = field(default_factory=list)  # checkpoints whose last eval failed
 
     @property
     def passed(self) -> bool:
@@ -197,6 +203,8 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def comparison_table(data: ReportData) -> pd.DataFrame:
     """Baseline vs judged checkpoint, one row per metric."""
+    if data.comparison is not None:
+        return data.comparison
     s = data.summary
     if s.empty:
         return pd.DataFrame(columns=["metric", "baseline", "checkpoint", "change", "ci_low",
@@ -214,30 +222,42 @@ def comparison_table(data: ReportData) -> pd.DataFrame:
 
 
 def render_markdown(data: ReportData) -> str:
+    # every name below comes from the user or the file system: md() makes it inert text
     status = "PASSED" if data.passed else "FAILED"
-    lines = [f"# rlhf-eval report: `{data.run}`", "",
-             f"Checkpoint **{data.checkpoint}** against baseline **{data.baseline}**"
+    lines = [f"# rlhf-eval report: {md(data.run)}", "",
+             f"Checkpoint **{md(data.checkpoint)}** against baseline **{md(data.baseline)}**"
              + (f": gates **{status}**" if data.gates else "") + ".", ""]
+    if data.failed:
+        lines += ["## Checkpoints that failed to evaluate", ""]
+        lines += [f"- {md(f['checkpoint'])} (step {int(f['step'])}): {md(f['error'])}"
+                  for f in data.failed]
+        lines.append("")
     if data.gates:
         lines += ["## Gates", "", "| gate | result | detail |", "|---|---|---|"]
         for g in data.gates:
-            lines.append(f"| `{g.gate.spec}` | {'pass' if g.passed else '**FAIL**'} | "
-                         f"{g.message} |")
+            lines.append(f"| {md(g.gate.spec)} | {'pass' if g.passed else '**FAIL**'} | "
+                         f"{md(g.message)} |")
         lines.append("")
     comp = comparison_table(data)
     if len(comp):
-        lines += ["## Metrics", "", "| metric | baseline | checkpoint (95% CI) | change |",
-                  "|---|---:|---:|---:|"]
+        lines += ["## Metrics", "", "| metric | baseline | checkpoint (95% CI) | change |"
+                  + (" n |" if "n" in comp else ""),
+                  "|---|---:|---:|---:|" + ("---:|" if "n" in comp else "")]
         for r in comp.itertuples():
-            lines.append(f"| {r.metric} | {_fmt(r.baseline)} | {_fmt(r.checkpoint)} "
-                         f"({_fmt(r.ci_low)} .. {_fmt(r.ci_high)}) | {_fmt(r.change)} |")
+            n = ""
+            if "n" in comp:
+                n = f" {r.n}" + (f" (partial: {md(r.partial)})" if getattr(r, "partial", "")
+                                 else "") + " |"
+            lines.append(f"| {md(r.metric)} | {_fmt(r.baseline)} | {_fmt(r.checkpoint)} "
+                         f"({_fmt(r.ci_low)} .. {_fmt(r.ci_high)}) | {_fmt(r.change)} |{n}")
         lines.append("")
     if len(data.winrates):
         lines += ["## Win-rates", "", "| checkpoint | vs | judge | win-rate (95% CI) | n |",
                   "|---|---|---|---:|---:|"]
         for r in data.winrates.itertuples():
-            lines.append(f"| {r.checkpoint} | {r.baseline} | {r.judge} | {_fmt(r.winrate, 3)} "
-                         f"({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) | {r.n} |")
+            lines.append(f"| {md(r.checkpoint)} | {md(r.baseline)} | {md(r.judge)} | "
+                         f"{_fmt(r.winrate, 3)} ({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}) "
+                         f"| {r.n} |")
         lines.append("")
     if data.correlations is not None and len(data.correlations):
         # Kendall tau at the summary and system levels, the summarisation meta-evaluation
@@ -250,15 +270,17 @@ def render_markdown(data: ReportData) -> str:
                 f"{_fmt(r.value, 3)} ({_fmt(r.ci_low, 3)} .. {_fmt(r.ci_high, 3)}), n={r.n}"
                 for r in kt.itertuples()}
         for key in dict.fromkeys((r.dataset, r.metric, r.aspect) for r in kt.itertuples()):
-            lines.append(f"| {' | '.join(key)} | {cell.get((*key, 'summary'), '–')} | "
+            lines.append(f"| {' | '.join(md(k) for k in key)} | "
+                         f"{cell.get((*key, 'summary'), '–')} | "
                          f"{cell.get((*key, 'system'), '–')} |")
         lines.append("")
     p = data.provenance
     lines += ["## Provenance", "",
-              f"- git commit: `{p.get('git_commit') or 'n/a'}`; seed: {p.get('seed')}",
-              "- packages: " + ", ".join(f"{k} {v}" for k, v in p.get("packages", {}).items()),
+              f"- git commit: {md(p.get('git_commit') or 'n/a')}; seed: {md(p.get('seed'))}",
+              "- packages: " + ", ".join(f"{md(k)} {md(v)}"
+                                         for k, v in p.get("packages", {}).items()),
               "- metric signatures: " + "; ".join(
-                  f"`{s}`" for sigs in p.get("metric_signatures", {}).values() for s in sigs),
+                  md(s) for sigs in p.get("metric_signatures", {}).values() for s in sigs),
               ""]
     return "\n".join(lines)
 
@@ -280,6 +302,10 @@ def render_html(data: ReportData) -> str:
              f"<h1>rlhf-eval report: {esc(data.run)}</h1>",
              f"<p>Checkpoint <b>{esc(data.checkpoint)}</b> against baseline "
              f"<b>{esc(data.baseline)}</b>.</p>"]
+    if data.failed:
+        parts.append("<h2>Checkpoints that failed to evaluate</h2><ul>" + "".join(
+            f"<li class='fail'>{esc(f['checkpoint'])} (step {int(f['step'])}): "
+            f"{esc(str(f['error']))}</li>" for f in data.failed) + "</ul>")
     if data.gates:
         parts.append("<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>detail</th></tr>")
         for g in data.gates:
@@ -311,22 +337,24 @@ def render_json(data: ReportData) -> str:
         "summary": records(data.summary), "comparison": records(comparison_table(data)),
         "winrates": records(data.winrates), "correlations": records(data.correlations),
         "training": records(data.training), "provenance": data.provenance,
+        "failed_checkpoints": data.failed, "coverage": records(data.coverage),
     }, indent=2, default=str, allow_nan=False)
 
 
 def render_junit(data: ReportData) -> str:
-    suite = ET.Element("testsuite", name=f"rlhf-eval gates: {data.run}",
+    x = xml_text  # ElementTree escapes <>&" but would write control characters as they are
+    suite = ET.Element("testsuite", name=x(f"rlhf-eval gates: {data.run}"),
                        tests=str(len(data.gates)),
                        failures=str(sum(not g.passed for g in data.gates)), errors="0")
     for g in data.gates:
-        case = ET.SubElement(suite, "testcase", classname=f"rlhf_eval.gates.{data.run}",
-                             name=f"{g.gate.spec} @ {g.checkpoint}")
+        case = ET.SubElement(suite, "testcase", classname=x(f"rlhf_eval.gates.{data.run}"),
+                             name=x(f"{g.gate.spec} @ {g.checkpoint}"))
         if not g.passed:
-            fail = ET.SubElement(case, "failure", message=f"{g.gate.metric} regressed",
+            fail = ET.SubElement(case, "failure", message=x(f"{g.gate.metric} regressed"),
                                  type="GateFailure")
-            fail.text = g.message
+            fail.text = x(g.message)
         else:
-            ET.SubElement(case, "system-out").text = g.message
+            ET.SubElement(case, "system-out").text = x(g.message)
     root = ET.Element("testsuites")
     root.append(suite)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
@@ -338,17 +366,19 @@ RENDERERS = {"md": (render_markdown, "report.md"), "html": (render_html, "report
 
 def write_report(data: ReportData, out_dir: str | Path, formats=("md", "html", "json", "junit")
                  ) -> dict[str, Path]:
-    """Render each format and write it atomically; returns format -> path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for fmt in formats:
-        render, name = RENDERERS[fmt]
-        text = render(data)
-        with atomic_write(out_dir / name) as fh:
-            fh.write(text)
-        written[fmt] = out_dir / name
-    return written
+    """Render every format, then publish them together; returns format -> path.
+
+    All or nothing: the files are rendered in memory, written and fsynced into a temporary
+    folder beside them, and only when every one is on disk are they renamed into place (a
+    rename needs no space). A full disk or any error leaves the previous report untouched,
+    never a new report.md beside an old report.html."""
+    from .io import publish_into
+
+    texts = {fmt: (RENDERERS[fmt][1], RENDERERS[fmt][0](data)) for fmt in formats}
+    with publish_into(out_dir) as tmp:
+        for name, text in texts.values():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return {fmt: Path(out_dir) / name for fmt, (name, _) in texts.items()}
 
 
 # ------------------------------------------------------------------------------ collection
@@ -411,9 +441,13 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
                       checkpoint: str | None = None, gate_specs=(), gate_file=None,
                       significance: bool = True, confidence: float = 0.95,
                       correlations: str | None = None, seed: int = 0) -> ReportData:
-    """Collect everything a report shows from the results store and the run folder."""
-    from .errors import ConfigError, DataError
-    from .gates import evaluate_gates, load_gates, parse_gate
+    """Collect everything a report shows from the results store and the run folder.
+
+    Every number comes from one read transaction (:meth:`ResultsStore.snapshot`), so a report
+    written while ``eval`` runs is consistent with itself; comparisons use only samples scored
+    on both sides; a partly scored or failed checkpoint is shown as such and fails its gates."""
+    from .errors import DataError
+    from .gates import check_confidence, load_gates, parse_gate
     from .store import ResultsStore
 
     store_path = store_path or (run_dir / "results.sqlite")
@@ -425,39 +459,175 @@ def build_report_data(*, run_dir: Path | None = None, store_path: Path | None = 
     if gate_file:
         file_gates, options = load_gates(gate_file)
         gates += file_gates
-    confidence = float(options.get("confidence", confidence))
+    confidence = check_confidence(options.get("confidence", confidence))
 
-    store = ResultsStore(store_path, readonly=True)
+    with ResultsStore(store_path, readonly=True) as store, store.snapshot():
+        snap = _read_snapshot(store, store_path, run_name, confidence=confidence, seed=seed)
+    run, cks, failed = snap["run"], snap["checkpoints"], snap["failed"]
+    scores, summary = snap["scores"], snap["summary"]
+    base_rows = cks[cks["is_baseline"] == 1]
+    baseline = baseline or options.get("baseline") or (
+        base_rows["checkpoint"].iloc[0] if len(base_rows) else cks["checkpoint"].iloc[0])
+    wanted = _judged_checkpoint(checkpoint or options.get("checkpoint", "last"), cks, failed,
+                                store_path)
+    known = set(cks["checkpoint"]) | {f["checkpoint"] for f in failed}
+    for name, what in ((baseline, "baseline"), (wanted, "checkpoint")):
+        if name not in known:
+            raise ConfigError(f"{what} {name!r} not in run {run!r}; it has "
+                              f"{list(cks['checkpoint'])}")
+    coverage = coverage_table(scores, snap["expected"], cks["checkpoint"])
+    from .gates import WINRATE_PREFIX, evaluate_winrate_gate
+
+    score_gates = [g for g in gates if not g.metric.startswith(WINRATE_PREFIX)]
+    results = judge_gates(score_gates, scores, coverage, failed, directions=snap["directions"],
+                          checkpoint=wanted, baseline=baseline, confidence=confidence, seed=seed)
+    # winrate:JUDGE<VALUE gates read the store's win-rate rows (scores, humans, LLM judges)
+    results += [evaluate_winrate_gate(g, snap["winrates"], checkpoint=wanted, baseline=baseline,
+                                      confidence=confidence)
+                for g in gates if g.metric.startswith(WINRATE_PREFIX)]
+    return ReportData(
+        run=run, baseline=baseline, checkpoint=wanted, summary=summary,
+        winrates=snap["winrates"], correlations=find_correlations(run_dir, correlations),
+        training=read_training_log(run_dir), gates=results,
+        provenance=provenance(run_dir, scores),
+        comparison=paired_comparison(scores, coverage, baseline=baseline, checkpoint=wanted,
+                                     confidence=confidence, seed=seed),
+        coverage=coverage, failed=failed)
+
+
+def _read_snapshot(store, store_path, run_name: str | None, *, confidence: float,
+                   seed: int) -> dict[str, Any]:
+    """Everything the report reads from the store (call inside one snapshot)."""
+    from .errors import DataError
+    from .store import REFERENCES
+
     runs = store.runs()
     if runs.empty:
         raise DataError("the results store holds no run", path=str(store_path))
     run = run_name or runs["run"].iloc[0]
     if run not in set(runs["run"]):
         raise ConfigError(f"run {run!r} not in the store; it has {sorted(runs['run'])}")
-    cks = store.checkpoints(run=run).sort_values("step")
-    base_rows = cks[cks["is_baseline"] == 1]
-    baseline = baseline or options.get("baseline") or (
-        base_rows["checkpoint"].iloc[0] if len(base_rows) else cks["checkpoint"].iloc[0])
-    trained = cks[(cks["is_baseline"] != 1) & (cks["checkpoint"] != "references")]
-    wanted = checkpoint or options.get("checkpoint", "last")
-    if wanted == "last":
-        if trained.empty:
-            raise DataError("the run has no evaluated checkpoint besides the baseline",
-                            path=str(store_path))
-        wanted = trained["checkpoint"].iloc[-1]
-    for name, what in ((baseline, "baseline"), (wanted, "checkpoint")):
-        if name not in set(cks["checkpoint"]):
-            raise ConfigError(f"{what} {name!r} not in run {run!r}; it has "
-                              f"{list(cks['checkpoint'])}")
+    gens = store.generations(run)
+    expected = set(gens.loc[gens["checkpoint"] != REFERENCES, "sample_id"])
+    return {"run": run, "checkpoints": store.checkpoints(run=run).sort_values("step"),
+            "failed": sorted(store.eval_failures(run), key=lambda f: f["step"]),
+            "scores": store.scores_frame(run=run), "expected": expected,
+            "summary": store.checkpoint_summary(run=run, confidence=confidence, seed=seed),
+            "winrates": store.winrates(run=run), "directions": store.directions()}
 
-    scores = store.scores_frame(run=run)
-    summary = store.checkpoint_summary(run=run, confidence=confidence, seed=seed)
-    results = evaluate_gates(gates, scores, checkpoint=wanted, baseline=baseline,
-                             higher_is_better=gate_directions(store.directions(),
-                                                              scores["metric"].unique()),
-                             confidence=confidence, seed=seed) if gates else []
-    return ReportData(
-        run=run, baseline=baseline, checkpoint=wanted, summary=summary,
-        winrates=store.winrates(run=run), correlations=find_correlations(run_dir, correlations),
-        training=read_training_log(run_dir), gates=results,
-        provenance=provenance(run_dir, scores))
+
+def _judged_checkpoint(wanted: str, cks: pd.DataFrame, failed: list[dict], store_path) -> str:
+    """``last`` is the newest checkpoint by step, a failed one included: a checkpoint that did
+    not load must fail the gates, not hand them to the one before it."""
+    from .errors import DataError
+
+    if wanted != "last":
+        return wanted
+    trained = cks[(cks["is_baseline"] != 1) & (cks["kind"] != "references")]
+    candidates = [(int(r.step), r.checkpoint) for r in trained.itertuples()]
+    candidates += [(int(f["step"]), f["checkpoint"]) for f in failed]
+    if not candidates:
+        raise DataError("the run has no evaluated checkpoint besides the baseline",
+                        path=str(store_path))
+    return max(candidates)[1]
+
+
+def coverage_table(scores: pd.DataFrame, expected: set, checkpoints=()) -> pd.DataFrame:
+    """Per (checkpoint, metric): samples with a score row (NULL counts: scored, undefined)
+    against the samples the run evaluates; ``partial`` when some are not scored yet."""
+    cols = ["checkpoint", "metric", "n_scored", "n_expected", "partial"]
+    if scores.empty:
+        return pd.DataFrame(columns=cols)
+    from .store import REFERENCES
+
+    sc = scores[scores["checkpoint"] != REFERENCES]
+    n = sc.groupby(["checkpoint", "metric"])["sample_id"].nunique()
+    # every checkpoint x metric, so one with nothing scored yet shows as 0, not as absent
+    names = sorted((set(checkpoints) | set(sc["checkpoint"])) - {REFERENCES})
+    full = pd.MultiIndex.from_product([names, sorted(sc["metric"].unique())],
+                                      names=["checkpoint", "metric"])
+    out = n.reindex(full, fill_value=0).rename("n_scored").reset_index()
+    # a metric's expected count: every generated sample, or more if scored ones are not
+    # (yet) visible as generations of the current settings
+    most = out.groupby("metric")["n_scored"].transform("max")
+    out["n_expected"] = np.maximum(most, len(expected))
+    out["partial"] = out["n_scored"] < out["n_expected"]
+    return out[cols]
+
+
+def _coverage_of(coverage: pd.DataFrame, checkpoint: str, metric: str) -> tuple[int, int]:
+    row = coverage[(coverage["checkpoint"] == checkpoint) & (coverage["metric"] == metric)]
+    if row.empty:
+        exp = coverage.loc[coverage["metric"] == metric, "n_expected"]
+        return 0, int(exp.max()) if len(exp) else 0
+    return int(row["n_scored"].iloc[0]), int(row["n_expected"].iloc[0])
+
+
+def judge_gates(gates, scores: pd.DataFrame, coverage: pd.DataFrame, failed: list[dict], *,
+                directions: dict, checkpoint: str, baseline: str, confidence: float, seed: int
+                ) -> list[GateResult]:
+    """Evaluate gates; a failed or partly scored side fails the gate with the reason."""
+    from .gates import evaluate_gates
+
+    if not gates:
+        return []
+    failures = {f["checkpoint"]: f for f in failed}
+    unknown = [g for g in gates if g.metric not in set(scores["metric"])]
+    if unknown:  # a usage error whatever the coverage: evaluate_gates names close metrics
+        evaluate_gates(unknown, scores, checkpoint=checkpoint, baseline=baseline)
+    results = []
+    for gate in gates:
+        sides = [checkpoint] + ([baseline] if gate.max_drop is not None else [])
+        reason = None
+        for side in sides:
+            if side in failures:
+                reason = (f"checkpoint {side!r} failed to evaluate "
+                          f"({' '.join(str(failures[side]['error']).split())[:300]}); "
+                          "the gate is not checked on stale or missing results")
+                break
+            got, want = _coverage_of(coverage, side, gate.metric)
+            if got < want:
+                reason = (f"{side!r} is partial: {gate.metric} scored on {got} of {want} "
+                          "samples (is `rlhf-eval eval` still running?); a partial checkpoint "
+                          "is never gated as complete")
+                break
+        if reason is not None:
+            results.append(GateResult(gate, checkpoint, baseline, False, float("nan"), None,
+                                      None, None, None, 0, f"{gate.metric}: {reason}"))
+            continue
+        results += evaluate_gates([gate], scores, checkpoint=checkpoint, baseline=baseline,
+                                  higher_is_better=gate_directions(directions, [gate.metric]),
+                                  confidence=confidence, seed=seed)
+    return results
+
+
+def paired_comparison(scores: pd.DataFrame, coverage: pd.DataFrame, *, baseline: str,
+                      checkpoint: str, confidence: float, seed: int) -> pd.DataFrame:
+    """Baseline vs checkpoint per metric over the samples scored (non-missing) on both: the
+    same samples the gates judge, so the table and the gates always agree on n."""
+    from .stats import bootstrap_ci
+
+    cols = ["metric", "baseline", "checkpoint", "change", "ci_low", "ci_high", "n", "partial"]
+    rows = []
+    if scores.empty:
+        return pd.DataFrame(columns=cols)
+    for metric, grp in scores.groupby("metric", sort=True):
+        per = {ck: g.dropna(subset=["value"]).set_index("sample_id")["value"]
+               for ck, g in grp.groupby("checkpoint") if ck in (baseline, checkpoint)}
+        b, c = per.get(baseline), per.get(checkpoint)
+        shared = sorted(set(b.index) & set(c.index)) if b is not None and c is not None else []
+        bm = cm = lo = hi = float("nan")
+        if shared:
+            bm, cm = float(b.loc[shared].mean()), float(c.loc[shared].mean())
+            ci = bootstrap_ci(c.loc[shared].to_numpy(dtype=float), seed=seed,
+                              confidence=confidence)
+            lo, hi = ci.low, ci.high
+        partial = []
+        for side in (baseline, checkpoint):
+            got, want = _coverage_of(coverage, side, metric)
+            if got < want:
+                partial.append(f"{side} {got}/{want}")
+        rows.append({"metric": metric, "baseline": bm, "checkpoint": cm, "change": cm - bm,
+                     "ci_low": lo, "ci_high": hi, "n": len(shared),
+                     "partial": ", ".join(partial)})
+    return pd.DataFrame(rows, columns=cols)

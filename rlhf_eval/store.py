@@ -134,10 +134,21 @@ CREATE TABLE IF NOT EXISTS score_directions (
     metric TEXT PRIMARY KEY,      -- a score name, as in scores.metric
     higher_is_better INTEGER      -- 1, 0, or NULL: a diagnostic with no better side (e.g. kl)
 );
+CREATE TABLE IF NOT EXISTS judgments (
+    signature TEXT NOT NULL,      -- the judge: engine, model hash, template hash, settings
+    key TEXT NOT NULL,            -- content hash of what the judge was shown (fields, in order)
+    label TEXT,                   -- the label it gave; NULL = its answer could not be parsed
+    probs_json TEXT,              -- option-label probabilities (log-prob mode), else NULL
+    raw TEXT,                     -- the generated answer (parse mode), else NULL
+    gen_first TEXT,               -- generations shown first / second, when judging a run
+    gen_second TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (signature, key)
+);
 """
 
 TABLES = ("meta", "runs", "checkpoints", "samples", "generations", "scores", "winrates",
-          "strengths", "human_judgments", "pairwise_labels", "score_directions")
+          "strengths", "human_judgments", "pairwise_labels", "score_directions", "judgments")
 
 
 def now() -> str:
@@ -236,6 +247,47 @@ class ResultsStore:
             raise
         else:
             self.conn.commit()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator["ResultsStore"]:
+        """Every read inside sees one consistent state of the store (one read transaction:
+        in WAL mode a concurrent writer's later commits stay invisible until it ends), so a
+        report's gates and tables can never come from two different moments."""
+        if self.conn.in_transaction:  # nested: already inside one snapshot
+            yield self
+            return
+        self.conn.execute("BEGIN")
+        try:
+            # the snapshot starts at the first read, not at BEGIN: read now
+            self.conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield self
+        finally:
+            self.conn.rollback()
+
+    # checkpoints that failed to load: kept in `meta` (no schema change) so a report can say
+    # "failed" instead of quietly judging the previous checkpoint
+    _FAILED = "eval_failed\x1f"
+
+    def record_eval_failure(self, run: str, checkpoint: str, *, step: int, error: str,
+                            path: str | None = None) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                      "SET value=excluded.value",
+                      (f"{self._FAILED}{run}\x1f{checkpoint}",
+                       json.dumps({"run": run, "checkpoint": checkpoint, "step": int(step),
+                                   "error": error, "path": path, "at": now()})))
+
+    def clear_eval_failure(self, run: str, checkpoint: str) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM meta WHERE key=?", (f"{self._FAILED}{run}\x1f{checkpoint}",))
+
+    def eval_failures(self, run: str | None = None) -> list[dict]:
+        """``{run, checkpoint, step, error, path, at}`` of checkpoints whose last evaluation
+        failed to load them (their earlier results, if any, are kept)."""
+        rows = self.conn.execute("SELECT value FROM meta WHERE key >= ? AND key < ?",
+                                 (self._FAILED, self._FAILED[:-1] + "\x20")).fetchall()
+        out = [json.loads(v) for (v,) in rows]
+        return [r for r in out if run is None or r["run"] == run]
 
     def _frame(self, sql: str, params: Sequence[Any] = ()):
         import pandas as pd
@@ -377,6 +429,52 @@ class ResultsStore:
                       "annotator, note, shown_left, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
                       (run, sample_id, gen_a, gen_b, winner, annotator, note, shown_left, now()))
             return int(c.lastrowid)
+
+    def add_judgments(self, rows: Iterable[dict]) -> int:
+        """LLM-judge answers: dicts with signature, key, label (None = unparsed), probs (a list
+        or None) and raw (text or None). An existing (signature, key) is kept. Returns how
+        many were new."""
+        t = now()
+        data = [(r["signature"], r["key"], r.get("label"),
+                 None if r.get("probs") is None else json.dumps([float(p) for p in r["probs"]]),
+                 r.get("raw"), r.get("gen_first"), r.get("gen_second"), t) for r in rows]
+        with self.transaction() as c:
+            before = self.conn.total_changes
+            c.executemany("INSERT OR IGNORE INTO judgments(signature, key, label, probs_json, raw,"
+                          " gen_first, gen_second, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          data)
+            return self.conn.total_changes - before
+
+    def judgments_for(self, signature: str, keys: Sequence[str]) -> dict[str, dict]:
+        """key -> {label, probs, raw} of the judgments already stored under ``signature``."""
+        out: dict[str, dict] = {}
+        wanted = set(keys)
+        try:
+            rows = self.conn.execute("SELECT key, label, probs_json, raw FROM judgments WHERE "
+                                     "signature = ?", (signature,)).fetchall()
+        except sqlite3.OperationalError:  # a read-only store written before the table existed
+            return out
+        for key, label, probs, raw in rows:
+            if key in wanted:
+                out[key] = {"label": label, "probs": None if probs is None else json.loads(probs),
+                            "raw": raw}
+        return out
+
+    def judgments_of_generations(self, gen_ids: Sequence[str]):
+        """LLM-judge answers that showed two of ``gen_ids`` (signature, label, probs, raw,
+        gen_first, gen_second), for the dashboard's side-by-side view."""
+        import pandas as pd
+
+        ids = list(gen_ids)
+        if not ids:
+            return pd.DataFrame()
+        marks = ", ".join("?" * len(ids))
+        try:
+            return self._frame("SELECT signature, label, probs_json, raw, gen_first, gen_second "
+                               f"FROM judgments WHERE gen_first IN ({marks}) AND gen_second IN "
+                               f"({marks})", ids + ids)
+        except Exception:  # a read-only store written before the table existed
+            return pd.DataFrame()
 
     # ------------------------------------------------------------------ incremental keys
 
@@ -536,7 +634,10 @@ class ResultsStore:
             raise StoreError(f"export format must be 'parquet' or 'csv', found {format!r}")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        frames = {t: self._frame(f"SELECT * FROM {t}") for t in TABLES}
+        present = {r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        # a read-only store written before a table was added simply lacks it
+        frames = {t: self._frame(f"SELECT * FROM {t}") for t in TABLES if t in present}
         frames["scores_frame"] = self.scores_frame()
         written = []
         for name, df in frames.items():

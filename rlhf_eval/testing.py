@@ -166,3 +166,48 @@ def fixture_store(path: str | Path, *, runs: tuple[str, ...] = ("ppo-a", "ppo-b"
                 store.add_human_judgment(by[(last, sid)], "overall",
                                          float(rng.integers(1, 6)), annotator="ann0")
     return path
+
+
+def small_disk(folder: str | Path, size: str):
+    """Context manager: a tmpfs of ``size`` (e.g. ``"256k"``) mounted on ``folder`` for a
+    full-disk test; unmounted afterwards. Needs root (``mount -t tmpfs``): when mounting is
+    not permitted it calls ``pytest.skip`` with the reason."""
+    import contextlib
+    import subprocess
+
+    import pytest
+
+    @contextlib.contextmanager
+    def _mounted():
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                              str(folder)], capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs for the full-disk test: "
+                        f"{(res.stderr or res.stdout).strip() or res.returncode}")
+        try:
+            yield Path(folder)
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+    return _mounted()
+
+
+def fill_disk(folder: str | Path, leave: int = 0) -> Path:
+    """Fill the file system holding ``folder`` up to ``leave`` free bytes (a filler file)."""
+    import os
+
+    filler = Path(folder) / ".filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        chunk = b"\0" * 4096
+        while True:
+            if os.write(fd, chunk) == 0:
+                break
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    if leave:
+        os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler

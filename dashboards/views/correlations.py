@@ -31,6 +31,8 @@ matrix, pairwise = None, None
 if origin == "file":
     typed = st.text_input("correlations.json / .csv (or its folder)",
                           value=str(precomputed[0]) if precomputed else "")
+    if typed and typed != (str(precomputed[0]) if precomputed else ""):
+        typed = str(widgets.allowed_path(typed))  # only the app's folders may be read
     found = C.find_precomputed([typed]) if typed and Path(typed).is_dir() else \
         ([Path(typed)] if typed and Path(typed).is_file() else [])
     if not found:
@@ -51,9 +53,11 @@ if origin == "file":
                         "level or method, or rerun `rlhf-eval correlate` with them.")
 elif origin == "summeval":
     n_docs = st.slider("SummEval documents (16 system summaries each)", 5, 100, 20, step=5)
-    picked = st.multiselect("Metrics", list(C.FAST_METRICS) + ["bertscore"],
+    picked = st.multiselect("Metrics", list(C.FAST_METRICS) + list(C.SLOW_METRICS),
                             default=list(C.FAST_METRICS),
-                            help="BERTScore over all 100 documents takes about 2 min on a CPU")
+                            help="BERTScore over all 100 documents takes about 2 min on a CPU, "
+                                 "MoverScore a few minutes; gptscore/bartscore run SmolLM2 "
+                                 "(`make models`): minutes per document on a CPU")
     cache_dir = str(path.parent / ".cache" / "summeval") if path.parent.is_dir() else None
     if st.button("Score SummEval", type="primary") or st.session_state.get("summeval_done"):
         st.session_state["summeval_done"] = True

@@ -15,6 +15,8 @@ if source.store_state(path).has_results:
 found = RM.find_rm_evals(folders)
 typed = st.text_input("Folder with rm_eval.json (the --out of `rlhf-eval eval-rm`)",
                       value=str(found[0]) if found else "")
+if typed and typed != (str(found[0]) if found else ""):
+    typed = str(widgets.allowed_path(typed))  # only the app's folders may be read
 if not typed:
     st.info("No reward-model evaluation found next to the store. Produce one with "
             "`rlhf-eval eval-rm --model runs/rm --data pairs_test.jsonl --out runs/rm/eval` "

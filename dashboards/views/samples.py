@@ -73,3 +73,11 @@ with left:
 with right:
     widgets.literal(row["completion_ckpt"], label=f"{checkpoint}")
 st.dataframe(S.scores_table(row), hide_index=True)
+verdicts = S.judge_verdicts(
+    cached.table(path, "judgments_of_generations", gen_ids=(row["gen_base"], row["gen_ckpt"])),
+    gen_base=row["gen_base"], gen_ckpt=row["gen_ckpt"], baseline=baseline, checkpoint=checkpoint)
+if len(verdicts):
+    st.subheader("LLM judges, both orders")
+    st.caption("Each judge saw the pair twice, once in each order (`rlhf-eval winrate --llm`). "
+               "A judge whose answer follows the position rather than the text is biased.")
+    st.dataframe(verdicts, hide_index=True)

@@ -76,8 +76,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="table column with the sample ids that --choices refer to")
     parser.add_argument("--max-inputs", type=int,
                         help="use only the first N inputs (quick looks)")
+    parser.add_argument("--max-refs", type=int,
+                        help="use only the first N references of each output (the LM metrics "
+                             "score every reference separately)")
     parser.add_argument("--cache-dir", help="metric score cache (default OUT/cache)")
     parser.add_argument("--out", required=True, metavar="DIR")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(parser)  # BERTScore's encoder
 
 
 def _metric_options(items: list[str]) -> dict[str, dict]:
@@ -98,12 +104,18 @@ def _metric_options(items: list[str]) -> dict[str, dict]:
 def run(args) -> int:
     from ..evaluation.correlate import correlate, load_source
 
+    if "bertscore" in _csv(args.metrics) or (args.summeval and not args.metrics
+                                              and not args.metric_cols):
+        from ..threads import apply_threads
+
+        apply_threads(args.threads)  # BERTScore's encoder
     refs = None if args.refs_col.lower() == "none" else args.refs_col
     source = load_source(summeval=args.summeval, summeval_path=args.summeval_path,
                          lab=args.lab, table=args.table, id_col=args.id_col,
                          system_col=args.system_col, output_col=args.output_col,
                          refs_col=refs, prompt_col=args.prompt_col,
-                         human_cols=_csv(args.human_cols), max_inputs=args.max_inputs)
+                         human_cols=_csv(args.human_cols), max_inputs=args.max_inputs,
+                         allow_no_human=bool(args.choices), max_refs=args.max_refs)
     analysis = correlate(
         source, metrics=_csv(args.metrics), metric_cols=_csv(args.metric_cols),
         metric_options=_metric_options(args.metric_option), multi_ref=args.multi_ref,

@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(p, default=None)  # None: the config's value (default 0, auto)
     p.add_argument("--watch", action="store_true", default=None,
                    help="keep polling the run folder for new checkpoints until Ctrl-C")
     p.add_argument("--poll-seconds", type=float)
@@ -53,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 _FIELDS = ("run", "prompts", "store", "run_name", "checkpoints", "baseline_model", "ref_model",
            "reward_model", "tokenizer", "metrics", "judges", "baseline", "tie_policy",
            "max_samples", "max_new_tokens", "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed",
-           "device", "watch", "poll_seconds", "progress")
+           "device", "threads", "watch", "poll_seconds", "progress")
 
 
 def run(args: argparse.Namespace) -> int:

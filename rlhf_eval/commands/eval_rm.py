@@ -21,8 +21,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--n-resamples", type=int, default=1000)
     p.add_argument("--bins", type=int, default=10, help="calibration bins")
@@ -37,10 +38,9 @@ def _fmt(d):
 def run(args) -> int:
     import json
 
-    if args.threads > 0:
-        import torch
+    from ..threads import apply_threads
 
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     from pathlib import Path
 
     from ..evaluation.reward_analysis import analyze_reward_model

@@ -28,7 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(p, default=1)
 
 
 def _annotators(lab_dir):
@@ -63,8 +65,9 @@ def run(args) -> int:
     if args.samples_per_prompt < 2 or args.samples_per_prompt % len(temps):
         raise ConfigError(f"--samples-per-prompt must be >= 2 and a multiple of the number of "
                           f"temperatures ({len(temps)}), found {args.samples_per_prompt}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    from ..threads import apply_threads
+
+    apply_threads(args.threads)
     annotators = _annotators(args.lab)
     prompts = read_records(Path(args.lab) / f"prompts_{args.split}.jsonl", "sample").records
     prompts = prompts[:args.n_prompts] if args.n_prompts else prompts

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gold", choices=["auto", "lab", "none"], default="auto",
                         help="log the lab's gold reward (auto: when the prompts are lab prompts)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(parser)  # recorded in run.json (torch_threads)
     for name, typ in _FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
 
@@ -80,6 +83,9 @@ def run(args) -> int:
     overrides.update(lora=args.lora, bf16=args.bf16, adaptive_kl=args.adaptive_kl,
                      whiten_rewards=args.whiten_rewards, attention=args.attention)
     cfg = load_config(PPOConfig, args.config, overrides)
+    from ..threads import apply_threads
+
+    apply_threads(args.threads)
     prompts = read_prompts(args.prompts)
     tokenizer = load_tokenizer(args.policy, require_pad=True)
     policy = load_causal_lm(args.policy)

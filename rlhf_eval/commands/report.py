@@ -7,7 +7,9 @@ Examples:
 
 Writes report.md, report.html (self-contained, plots embedded), report.json and junit.xml (one
 test case per gate) to --out (default RUN/report). When $GITHUB_STEP_SUMMARY is set, the
-Markdown is appended to it. Exit code: 0 all gates pass, 1 a gate failed, 2 usage or data error.
+Markdown is appended to it, whole or not at all. Exit code: 0 all gates pass, 1 a gate failed
+(including a gated checkpoint that failed to evaluate or is only partly scored), 2 usage or
+data error (or a full disk: the previous report files are then left as they were), 3 a bug.
 """
 from __future__ import annotations
 
@@ -40,10 +42,20 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..errors import ConfigError
+    from ..escape import check_name
+    from ..gates import check_confidence
     from ..report import RENDERERS, build_report_data, render_markdown, write_report
 
     if not args.run and not args.store:
         raise ConfigError("give --run DIR or --store FILE")
+    if args.run_name is not None:
+        check_name(args.run_name, "--run-name")
+    for flag in ("baseline", "checkpoint"):
+        if getattr(args, flag) is not None:
+            check_name(getattr(args, flag), f"--{flag}")
+    check_confidence(args.confidence, "--confidence")
+    if not 0 <= args.seed < 2 ** 63:
+        raise ConfigError(f"--seed: expected an integer from 0 to 2**63-1, found {args.seed}")
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in RENDERERS]
     if bad:
@@ -60,10 +72,31 @@ def run(args) -> int:
     written = write_report(data, out, formats)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(render_markdown(data) + "\n")
+        append_whole(Path(summary_file), render_markdown(data) + "\n")
     for g in data.gates:
         print(f"[{'PASS' if g.passed else 'FAIL'}] {g.gate.spec}: {g.message}")
     for fmt, path in written.items():
         print(f"wrote {fmt:5s} {path}")
     return 0 if data.passed else 1
+
+
+def append_whole(path, text: str) -> None:
+    """Append ``text`` to ``path`` completely or not at all: on any error (a full disk) the
+    file is cut back to its old length, so a CI job summary never ends mid-table."""
+    from ..errors import RlhfEvalError
+
+    data = text.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: nothing is left in a buffer to flush later
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            os.ftruncate(fd, start)
+            raise RlhfEvalError(f"{path}: could not append the step summary "
+                                f"({exc.strerror or exc}); nothing was appended") from exc
+    finally:
+        os.close(fd)

@@ -21,8 +21,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-length", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (0: torch's default; 1 is fastest on a busy machine)")
+    from ..threads import add_threads_argument
+
+    add_threads_argument(p)
 
 
 def _rows_for(records, kind, scorer):
@@ -41,10 +42,9 @@ def _rows_for(records, kind, scorer):
 def run(args) -> int:
     import json
 
-    if args.threads > 0:
-        import torch
+    from ..threads import apply_threads
 
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
 
     from ..io import atomic_write, guess_kind, read_records
     from ..rm.scorer import RewardScorer

@@ -88,6 +88,9 @@ def run(args) -> int:
     if args.no_progress:
         overrides["progress"] = False
     cfg = load_config(RewardTrainConfig, args.config, overrides).validate()
+    from ..threads import apply_threads
+
+    apply_threads(cfg.threads)  # 0: auto (the trainer leaves threads alone at 0)
 
     pairs, read = read_pairs(args.data, adapter=args.adapter)
     eval_pairs = None

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 FAST_METRICS = ("rouge", "bleu", "chrf")
+SLOW_METRICS = ("bertscore", "moverscore", "gptscore", "bartscore")  # model-based: opt-in
 SUMMEVAL_ASPECTS = ("coherence", "consistency", "fluency", "relevance")
 TIDY_COLUMNS = ("metric", "aspect", "level", "method", "value", "ci_low", "ci_high", "n")
 TABLE_NAMES = ("correlations.json", "correlations.csv", "correlations.parquet")

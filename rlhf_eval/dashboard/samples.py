@@ -13,7 +13,7 @@ import pandas as pd
 
 # metrics that need references or ground truth: "quality" as the task defines it
 QUALITY_METRICS = ("gold", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf",
-                   "bertscore_f")
+                   "bertscore_f", "moverscore", "bartscore_f")
 PROXY_METRIC = "reward"
 TEXT_COLS = ["sample_id", "prompt", "references"]
 
@@ -138,3 +138,29 @@ def scores_table(row: pd.Series) -> pd.DataFrame:
                          "baseline": [row[f"base:{m}"] for m in metrics],
                          "checkpoint": [row[f"ckpt:{m}"] for m in metrics],
                          "delta": [row[f"delta:{m}"] for m in metrics]})
+
+
+def judge_verdicts(judgments: pd.DataFrame, *, gen_base: str, gen_ckpt: str, baseline: str,
+                   checkpoint: str) -> pd.DataFrame:
+    """Each LLM judge's answers on one baseline/checkpoint pair, one row per order shown:
+    ``judge, shown first, answer, P(first), P(second), P(tie), raw``."""
+    import json
+
+    cols = ["judge", "shown first", "answer", "P(first)", "P(second)", "P(tie)", "raw"]
+    if judgments is None or judgments.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for r in judgments.itertuples():
+        if {r.gen_first, r.gen_second} != {gen_base, gen_ckpt}:
+            continue
+        probs = json.loads(r.probs_json) if isinstance(r.probs_json, str) else []
+        parts = dict(p.split("=", 1) for p in r.signature.split("|") if "=" in p)
+        rows.append({"judge": f"{parts.get('template', '?')} / {parts.get('model', '?')[:16]}",
+                     "shown first": baseline if r.gen_first == gen_base else checkpoint,
+                     "answer": r.label if isinstance(r.label, str) else "(unparsed)",
+                     "P(first)": probs[0] if probs else None,
+                     "P(second)": probs[1] if len(probs) > 1 else None,
+                     "P(tie)": probs[2] if len(probs) > 2 else None,
+                     "raw": r.raw if isinstance(r.raw, str) else ""})
+    return pd.DataFrame(rows, columns=cols).sort_values(["judge", "shown first"],
+                                                        ignore_index=True)

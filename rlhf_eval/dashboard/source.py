@@ -51,6 +51,42 @@ def configured_store(argv: Sequence[str] | None = None,
     return DEFAULT_STORE
 
 
+ENV_ROOTS = "RLHF_EVAL_ROOTS"  # os.pathsep-separated folders the app may open stores under
+
+
+class OutsideRoots(ValueError):
+    """A store path typed into the app that lies outside the folders it was started with."""
+
+
+def configured_roots(argv: Sequence[str] | None = None,
+                     environ: dict | None = None) -> list[Path] | None:
+    """Folders the app may open stores under: ``RLHF_EVAL_ROOTS`` (set by ``rlhf-eval
+    dashboard`` from ``--run``/``--store``/``--root``), else the folder of a store given on the
+    command line or in ``RLHF_EVAL_STORE``; None when the process was started with neither
+    (then the session's first store decides, see ``widgets.store_path``)."""
+    env = os.environ if environ is None else environ
+    if env.get(ENV_ROOTS):
+        return [Path(p).resolve() for p in env[ENV_ROOTS].split(os.pathsep) if p]
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--store")
+    parser.add_argument("--run")
+    args, _ = parser.parse_known_args(list(argv or []))
+    if args.store or args.run or env.get(ENV_STORE):
+        return [configured_store(argv, env).resolve().parent]
+    return None
+
+
+def check_under_roots(path: str | os.PathLike, roots: Sequence[Path]) -> Path:
+    """``path`` resolved (symlinks and ``..`` included) if it lies under one of ``roots``."""
+    resolved = Path(path).expanduser().resolve()
+    if not any(resolved == r or r in resolved.parents for r in roots):
+        raise OutsideRoots(
+            f"{path} is outside the folders this dashboard was started for "
+            f"({', '.join(str(r) for r in roots)}); restart it with `rlhf-eval dashboard "
+            "--root DIR` to allow another folder")
+    return resolved
+
+
 @dataclass(frozen=True)
 class StoreState:
     path: Path
@@ -100,7 +136,8 @@ def read(path: str | os.PathLike, method: str, **kwargs) -> pd.DataFrame:
 
 READ_METHODS = ("runs", "checkpoints", "scores_frame", "checkpoint_summary", "winrates",
                 "pairwise_labels", "human_judgments", "generations", "samples",
-                "directions")  # directions: a dict score -> higher is better (None: neither)
+                "directions",  # directions: a dict score -> higher is better (None: neither)
+                "judgments_of_generations")
 
 
 def submit_label(path: str | os.PathLike, *, run: str, sample_id: str, gen_a: str, gen_b: str,

@@ -20,13 +20,48 @@ PRODUCE_STORE = ("Produce one with `rlhf-eval eval --run runs/NAME` after traini
                  "`rlhf-eval dashboard --run runs/NAME`.")
 
 
-def store_path() -> Path:
-    """The store chosen for this session (set by ``app.py`` from ``--store`` / the env var)."""
-    if STORE_KEY not in st.session_state:
-        import sys
+ROOTS_KEY = "_allowed_store_roots"
 
+
+def store_path() -> Path:
+    """The store chosen for this session (set by ``app.py`` from ``--store`` / the env var).
+
+    The sidebar lets a user type another store path; it is opened only if it lies under the
+    folders the app was started for (``--run``/``--store``/``--root``), so a dashboard bound
+    to a network address cannot be used to read or label any file on the server."""
+    import sys
+
+    if STORE_KEY not in st.session_state:
         st.session_state[STORE_KEY] = str(source.configured_store(sys.argv[1:]))
-    return Path(st.session_state[STORE_KEY])
+    if ROOTS_KEY not in st.session_state:
+        roots = source.configured_roots(sys.argv[1:])
+        # started with no store at all (plain `streamlit run app.py`): the session's first
+        # store decides; `rlhf-eval dashboard` always passes the roots explicitly
+        st.session_state[ROOTS_KEY] = [str(r) for r in roots] if roots is not None else [
+            str(Path(st.session_state[STORE_KEY]).resolve().parent)]
+    roots = [Path(r) for r in st.session_state[ROOTS_KEY]]
+    try:
+        return source.check_under_roots(st.session_state[STORE_KEY], roots)
+    except source.OutsideRoots as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def allowed_path(typed: str) -> Path:
+    """A file/folder path typed on a page (a correlation table, an RM evaluation), if it lies
+    under the folders the app was started for (else stop). Only enforced when the process was
+    given them (``rlhf-eval dashboard`` always does); a bare ``streamlit run app.py`` on one's
+    own machine reads what its user types."""
+    import sys
+
+    roots = source.configured_roots(sys.argv[1:])
+    if roots is None:
+        return Path(typed)
+    try:
+        return source.check_under_roots(typed, roots)
+    except source.OutsideRoots as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def require_results() -> Path:

@@ -42,10 +42,12 @@ def load_source(*, summeval: bool = False, summeval_path: str | None = None,
                 lab: str | None = None, table: str | None = None, id_col: str = "doc_id",
                 system_col: str = "system", output_col: str = "output",
                 refs_col: str | None = "references", prompt_col: str | None = None,
-                human_cols: Sequence[str] = (), max_inputs: int | None = None
-                ) -> CorrelationSource:
+                human_cols: Sequence[str] = (), max_inputs: int | None = None,
+                allow_no_human: bool = False,
+                max_refs: int | None = None) -> CorrelationSource:
     """SummEval (``summeval=True``), a lab folder (``lab=``) or a table file (``table=``);
-    ``max_inputs`` keeps the first N inputs (quick looks)."""
+    ``max_inputs`` keeps the first N inputs (quick looks), ``max_refs`` the first N references
+    of each output (the LM metrics score each reference separately)."""
     from . import correlation_inputs as ci
 
     notes = []
@@ -68,8 +70,10 @@ def load_source(*, summeval: bool = False, summeval_path: str | None = None,
         notes.append("lab 'systems' are candidate positions within a prompt: read the summary "
                      "and sample levels.")
     else:
-        if not human:
-            raise DataError("--human-cols is required with --table", field="human-cols")
+        if not human and not allow_no_human:
+            # allow_no_human: explicit pairwise choices (--choices) carry the human signal
+            raise DataError("--human-cols is required with --table (or pass --choices: the "
+                            "pairwise choices then carry the human signal)", field="human-cols")
         spec = ci.TableSpec(id_col, system_col, output_col, refs_col, prompt_col, tuple(human))
         frame = ci.read_table(table, spec)
         name, kind = str(table), "table"
@@ -80,6 +84,12 @@ def load_source(*, summeval: bool = False, summeval_path: str | None = None,
         frame = frame[frame[spec.id_col].isin(keep)].reset_index(drop=True)
         frame.attrs.pop("first_line", None)  # rows no longer match file lines
         notes.append(f"restricted to the first {len(keep)} inputs (--max-inputs)")
+    if max_refs is not None:
+        if max_refs < 1 or not spec.refs_col:
+            raise DataError("--max-refs needs a positive count and a references column",
+                            field="max-refs")
+        frame[spec.refs_col] = [list(r)[:max_refs] for r in frame[spec.refs_col]]
+        notes.append(f"only the first {max_refs} reference(s) of each output (--max-refs)")
     return CorrelationSource(frame, spec, human, name, notes, kind, lab)
 
 
@@ -153,7 +163,12 @@ def correlate(source: CorrelationSource, *, metrics: Sequence[str] = (),
         if missing:
             notes.append(f"{missing} row(s) have no {col!r} score: excluded from its "
                          "correlations (counted in n_skipped at the sample level)")
-    results = corr.correlate_grid(grid, metric_cols, human, config)
+    if human:
+        results = corr.correlate_grid(grid, metric_cols, human, config)
+    else:  # choices alone: agreement with them is the whole analysis
+        results = pd.DataFrame(columns=["metric", "aspect", "level", "method", "value"])
+        notes.append("no human score columns: only the agreement with the choices is "
+                     "computed (no correlations)")
     compared = None
     if compare:
         parts = []
@@ -194,4 +209,8 @@ def correlate(source: CorrelationSource, *, metrics: Sequence[str] = (),
             "multi_ref": multi_ref, "metrics": metric_cols, "aspects": human,
             "signatures": signatures, "n_inputs": len(grid.inputs),
             "n_systems": len(grid.systems), "notes": notes}
+    if source.kind == "summeval":  # the published rows next to ours
+        from .summeval_published import comparison_markdown
+
+        meta["published"] = comparison_markdown(results)
     return CorrelationAnalysis(meta, results, compared, agreement, table)

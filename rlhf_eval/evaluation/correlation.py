@@ -21,6 +21,11 @@ sample of inputs *and* of systems). Comparing metric A with B on the same data:
 paired bootstrap p-value (same resamples for both), the PERM-BOTH permutation test of Deutsch
 et al. (2021, sec. 5), and at the system level Williams' test for dependent correlations
 (Williams 1959; Graham & Baldwin 2014), which accounts for A and B being correlated.
+
+Speed: a resample is described by how often each input and system was drawn, and every level
+is computed from those multiplicities (:func:`bootstrap_correlations`) instead of on a
+materialised resampled grid (:func:`bootstrap_level`, kept as the reference: the tests hold the
+two equal to 1e-12 on the same draws). ``benchmarks/bench_correlate.py`` measures the gain.
 """
 from __future__ import annotations
 
@@ -33,8 +38,8 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..errors import DataError
-from ..stats import StatsError, bootstrap_indices, paired_bootstrap_pvalue, percentile_interval, \
-    permutation_pvalue
+from ..stats import StatsError, bootstrap_indices, index_counts, paired_bootstrap_pvalue, \
+    percentile_interval, permutation_pvalue
 
 LEVELS = ("summary", "system", "sample")
 METHODS = ("pearson", "spearman", "kendall")
@@ -126,10 +131,18 @@ def grid_from_table(table: pd.DataFrame, *, id_col: str, system_col: str,
 # ------------------------------------------------------------------- batched correlation core
 
 
+def _spread_is_rounding(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """hi == lo, or they differ only by rounding (a few ulps): e.g. two per-system means that
+    are equal but were summed in another order. Such a vector is constant, and a correlation
+    on it would be noise from the last bits."""
+    with np.errstate(invalid="ignore"):
+        return (hi - lo) <= 8 * np.finfo(float).eps * np.maximum(np.abs(hi), np.abs(lo))
+
+
 def _constant(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     hi = np.where(valid, x, -np.inf).max(axis=-1)
     lo = np.where(valid, x, np.inf).min(axis=-1)
-    return hi == lo
+    return _spread_is_rounding(hi, lo)
 
 
 def _pearson(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -319,25 +332,316 @@ def bootstrap_level(grids: Sequence[np.ndarray], fn, *, resample: str, n_resampl
     return np.concatenate(out)
 
 
+# ------------------------------------------------- bootstrap on multiplicities (the fast path)
+#
+# A bootstrap resample of an inputs x systems grid is fully described by how often each input
+# and each system was drawn (row counts cr (B, R), column counts cs (B, S)). Every statistic
+# here depends only on that multiset, so instead of materialising B resampled (R, S) grids it is
+# computed once per *distinct* cell with integer weights: the duplicated cells of a resample
+# are ties in both vectors, which is exactly what the weights reproduce. Ranks and Kendall's
+# sums are sums of integers (exact in floating point, so equal to the materialised version
+# bit for bit); Pearson sums differ from it only in rounding (~1e-16).
+
+
+def _weighted_pearson(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Pearson r along the last axis where item i counts ``w[..., i]`` times (w = 0: absent;
+    x, y must be finite where w > 0 and are broadcast against w). Two-pass, as on the
+    expanded vector."""
+    n = np.maximum(w.sum(axis=-1), 1)
+    mx = (w * x).sum(axis=-1) / n
+    my = (w * y).sum(axis=-1) / n
+    dx, dy = x - mx[..., None], y - my[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (w * dx * dy).sum(axis=-1) / np.sqrt((w * dx * dx).sum(axis=-1)
+                                                 * (w * dy * dy).sum(axis=-1))
+    return np.clip(r, -1.0, 1.0)
+
+
+def _pearson_from_sums(n, sx, sy, sxx, syy, sxy) -> np.ndarray:
+    """Pearson r from weighted sums. Callers centre x and y first (or pass exact ranks), so
+    the one-pass formula loses nothing to cancellation."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (n * sxy - sx * sy) / np.sqrt((n * sxx - sx * sx) * (n * syy - sy * sy))
+    return np.clip(r, -1.0, 1.0)
+
+
+def _weighted_constant(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _constant(x, w > 0)
+
+
+def _pair_counts(x: np.ndarray, w: np.ndarray, op) -> np.ndarray:
+    """``out[..., s] = sum_t w[..., t] * op(x[..., t], x[..., s])`` for short vectors (the
+    (..., n, n) comparison is materialised)."""
+    return (w[..., None, :] * op(x[..., None, :], x[..., :, None])).sum(axis=-1)
+
+
+def _weighted_ranks_small(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean rank, as scipy's rankdata) of each item among the
+    items present with their multiplicities: #smaller + (#equal + 1) / 2."""
+    return _pair_counts(x, w, np.less) + (_pair_counts(x, w, np.equal) + 1.0) / 2.0
+
+
+def _weighted_kendall_small(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Kendall tau-b with multiplicities for short vectors: sums over unordered pairs of the
+    expanded vector = 1/2 sum_{s,t} w_s w_t (...) over distinct items (a pair of copies of one
+    item is tied in both and adds nothing, as in the expanded vector)."""
+    sx = np.sign(x[..., :, None] - x[..., None, :])
+    sy = np.sign(y[..., :, None] - y[..., None, :])
+    ww = w[..., :, None] * w[..., None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ww * sx * sy).sum(axis=(-2, -1)) / np.sqrt(
+            (ww * sx * sx).sum(axis=(-2, -1)) * (ww * sy * sy).sum(axis=(-2, -1)))
+
+
+def _row_pair_sums(k: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """(B, R) sums sum_{s,t} cs[b,s] cs[b,t] k[r,s,t] for a per-input pair matrix k (R, S, S),
+    as one matrix product (exact: integer weights times small integers)."""
+    r_, s_, _ = k.shape
+    inner = (cs @ k.reshape(r_ * s_, s_).T).reshape(-1, r_, s_)  # sum_t cs_t k[r, s, t]
+    return np.einsum("brs,bs->br", inner, cs)
+
+
+def _row_ranks(x: np.ndarray, valid: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """(B, R, S) average ranks of each row of ``x`` (R, S) among its valid columns drawn with
+    counts ``cs`` (B, S): #smaller + (#equal + 1) / 2, as two matrix products."""
+    r_, s_ = x.shape
+    out = [(cs @ (m & valid[:, None, :]).reshape(r_ * s_, s_).T.astype(float)
+            ).reshape(-1, r_, s_)
+           for m in (x[:, None, :] < x[:, :, None], x[:, None, :] == x[:, :, None])]
+    return out[0] + (out[1] + 1.0) / 2.0
+
+
+def _centre_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    cnt = np.maximum(valid.sum(axis=-1, keepdims=True), 1)
+    mean = np.where(valid, x, 0.0).sum(axis=-1, keepdims=True) / cnt
+    return np.where(valid, x - mean, 0.0)
+
+
+def _no_memo(role, kind, compute):
+    return compute()
+
+
+def _summary_bootstrap(x, y, valid, rows, cr, cs, methods,
+                       memo=_no_memo) -> dict[str, LevelValues]:
+    """Summary level: each input's correlation across the drawn systems (weights cs), then the
+    mean over the drawn inputs (weights cr) of the defined ones."""
+    vf = valid.astype(float)
+    xc, yc = _centre_rows(x, valid), _centre_rows(y, valid)
+    n = cs @ vf.T                                          # (B, R) drawn valid cells
+    pair_v = valid[:, :, None] & valid[:, None, :]
+    xf, yf = np.where(valid, x, 0.0), np.where(valid, y, 0.0)  # signs of raw differences
+    sx = np.sign(xf[:, :, None] - xf[:, None, :]) * pair_v    # (R, S, S)
+    sy = np.sign(yf[:, :, None] - yf[:, None, :]) * pair_v
+    untied_x = memo("x", "untied", lambda: _row_pair_sums(sx * sx, cs))
+    untied_y = memo("y", "untied", lambda: _row_pair_sums(sy * sy, cs))
+    # a vector is constant over the drawn cells iff no drawn pair is untied
+    undefined = (n < MIN_POINTS) | (untied_x == 0) | (untied_y == 0)
+    out = {}
+    for method in methods:
+        if method == "pearson":
+            per_input = _pearson_from_sums(n, cs @ xc.T, cs @ yc.T, cs @ (xc * xc).T,
+                                           cs @ (yc * yc).T, cs @ (xc * yc).T)
+        elif method == "spearman":  # ranks are multiples of 1/2: the sums are exact
+            w = memo("", "w", lambda: cs[:, None, :] * vf[None])
+
+            def rank_sums(v):  # (ranks, w * ranks, sum w r, sum w r^2) of one column
+                rk = _row_ranks(v, valid, cs)
+                wr = w * rk
+                return rk, wr, wr.sum(-1), (wr * rk).sum(-1)
+            rx, wrx, sx1, sx2 = memo("x", "ranks", lambda: rank_sums(x))
+            ry, _, sy1, sy2 = memo("y", "ranks", lambda: rank_sums(y))
+            per_input = _pearson_from_sums(n, sx1, sy1, sx2, sy2,
+                                           np.einsum("brs,brs->br", wrx, ry))
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_input = _row_pair_sums(sx * sy, cs) / np.sqrt(untied_x * untied_y)
+        used = ~undefined & np.isfinite(per_input)
+        wr = cr * used                                     # (B, R) drawn inputs kept
+        cnt = wr.sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(cnt > 0, (wr * np.where(used, per_input, 0.0)).sum(axis=-1)
+                             / np.maximum(cnt, 1), np.nan)
+        out[method] = LevelValues(value, cnt, x.shape[0] - cnt)
+    return out
+
+
+def _system_bootstrap(x, y, valid, rows, cr, cs, methods,
+                      memo=_no_memo) -> dict[str, LevelValues]:
+    """System level: per-system means over the drawn inputs, correlated across the drawn
+    systems (weights cs). The means are summed over the drawn rows in drawn order, as on a
+    materialised grid, so equal means tie exactly as they did there."""
+    cnt = memo("", "cnt", lambda: valid[rows].sum(axis=1))  # (B, S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = memo("x", "means", lambda: np.where(valid, x, 0.0)[rows].sum(axis=1) / cnt)
+        my = memo("y", "means", lambda: np.where(valid, y, 0.0)[rows].sum(axis=1) / cnt)
+    has = cnt > 0
+    w = cs * has
+    mx, my = np.where(has, mx, 0.0), np.where(has, my, 0.0)
+    n = w.sum(axis=-1)
+    undefined = (n < MIN_POINTS) | _weighted_constant(mx, w) | _weighted_constant(my, w)
+    out = {}
+    for method in methods:
+        if method == "pearson":
+            value = _weighted_pearson(mx, my, w)
+        elif method == "spearman":
+            value = _weighted_pearson(_weighted_ranks_small(mx, w),
+                                      _weighted_ranks_small(my, w), w)
+        else:
+            value = _weighted_kendall_small(mx, my, w)
+        out[method] = LevelValues(np.where(undefined, np.nan, value), n, x.shape[1] - n)
+    return out
+
+
+def _tie_group_ranks(v: np.ndarray, w: np.ndarray):
+    """For a 1-D ``v`` and weights (B, n): each item's average rank among the weighted items,
+    #smaller + (#equal + 1) / 2 (scipy's rankdata on the expanded vector), and per resample
+    the sum over tie groups of the squared group weight (for Kendall's tie correction).
+    Computed per tie group, then spread to the items with one gather."""
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    new = np.r_[True, sv[1:] != sv[:-1]]
+    ends = np.r_[np.flatnonzero(new)[1:], len(v)] - 1
+    through = np.cumsum(np.take(w, order, axis=1), axis=1)[:, ends]  # weight up to group end
+    equal = np.diff(through, axis=1, prepend=0.0)                    # (B, groups)
+    group = np.empty(len(v), dtype=np.intp)
+    group[order] = np.cumsum(new) - 1                                # each item's group
+    rank = through - equal + (equal + 1.0) / 2.0
+    return np.take(rank, group, axis=1), np.einsum("ij,ij->i", equal, equal)
+
+
+# Resampled cells (chunk x R x S) handled at once by bootstrap_correlations (memory bound).
+_BOOTSTRAP_CELLS = 2_000_000
+# Above this many cells the sample level's Kendall (an n x n sign matrix) uses scipy per resample.
+_QUADRATIC_KENDALL_MAX = 6000
+
+
+def _sample_bootstrap(x, y, valid, rows, cr, cs, methods,
+                      memo=_no_memo) -> dict[str, LevelValues]:
+    """Sample level: all drawn cells pooled; cell (r, s) counts cr[r] * cs[s] times."""
+    b = cr.shape[0]
+    v = valid.ravel()
+    xf, yf = np.where(v, x.ravel(), 0.0), np.where(v, y.ravel(), 0.0)
+    w = memo("", "w", lambda: (cr[:, :, None] * cs[:, None, :]).reshape(b, -1) * v)  # (B, N)
+    n = memo("", "n", lambda: w.sum(axis=1))
+
+    def ranks(role, vec):
+        """Per column: average ranks (B, N), w * ranks, sum w r, sum w r^2 (exact: half
+        integers), and the pairs untied in it, (N^2 - sum over tie groups of G^2) / 2."""
+        def compute():
+            rank, tied = _tie_group_ranks(vec, w)
+            wr = w * rank
+            return (rank, wr, wr.sum(axis=1), np.einsum("ij,ij->i", wr, rank),
+                    (n ** 2 - tied) / 2.0)
+        return memo(role, "ranks", compute)
+
+    undefined = (n < MIN_POINTS) | memo("x", "const", lambda: _weighted_constant(xf, w)) | \
+        memo("y", "const", lambda: _weighted_constant(yf, w))
+    out = {}
+    for method in methods:
+        if method == "pearson":
+            xc = np.where(v, xf - xf[v].mean(), 0.0) if v.any() else xf
+            yc = np.where(v, yf - yf[v].mean(), 0.0) if v.any() else yf
+            value = _pearson_from_sums(n, w @ xc, w @ yc, w @ (xc * xc), w @ (yc * yc),
+                                       w @ (xc * yc))
+        elif method == "spearman":  # ranks are multiples of 1/2: the sums are exact
+            _, wrx, sx1, sx2, _ = ranks("x", xf)
+            ry, _, sy1, sy2, _ = ranks("y", yf)
+            value = _pearson_from_sums(n, sx1, sy1, sx2, sy2, np.einsum("ij,ij->i", wrx, ry))
+        elif xf.size <= _QUADRATIC_KENDALL_MAX:
+            # numerator = 1/2 w K w with K[s,t] = sign(x_s-x_t) sign(y_s-y_t). Every partial
+            # sum of w @ K is an integer of size <= sum(w) = N < 2^24: float32 is exact here.
+            k = memo("x", "signs", lambda: np.sign(xf[:, None] - xf[None, :]).astype(np.float32))
+            k = k * memo("y", "signs",
+                         lambda: np.sign(yf[:, None] - yf[None, :]).astype(np.float32))
+            w32 = memo("", "w32", lambda: w.astype(np.float32))
+            numer = np.einsum("ij,ij->i", (w32 @ k).astype(np.float64), w) / 2.0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = numer / np.sqrt(ranks("x", xf)[4] * ranks("y", yf)[4])
+        else:
+            value = np.array([sps.kendalltau(np.repeat(xf, row), np.repeat(yf, row),
+                                             variant="b").statistic
+                              for row in w.astype(int)])
+        out[method] = LevelValues(np.where(undefined, np.nan, value), n, v.size - n)
+    return out
+
+
+_LEVEL_BOOTSTRAP = {"summary": _summary_bootstrap, "system": _system_bootstrap,
+                    "sample": _sample_bootstrap}
+
+
+def bootstrap_correlations(x: np.ndarray, y: np.ndarray, *, level: str,
+                           methods: Sequence[str] = METHODS, resample: str, n_resamples: int,
+                           seed: int, cache: dict | None = None,
+                           names: tuple[str, str] | None = None) -> dict[str, np.ndarray]:
+    """{method: (n_resamples,) bootstrap values} of the ``level`` correlation of grids x and
+    y, NaN where undefined: the same numbers as :func:`bootstrap_level` with
+    :func:`level_correlation` (same draws for the same seed; tests check equality), computed
+    on the resamples' multiplicities and shared between the methods.
+
+    ``cache`` (a dict the caller keeps for one grid) with ``names`` (the columns' names) keeps
+    per-column work (ranks, tie counts) for the next pair that shares a column."""
+    if level not in _LEVEL_BOOTSTRAP:
+        raise StatsError(f"unknown level {level!r}; expected one of {LEVELS}")
+    for method in methods:
+        if method not in METHODS:
+            raise StatsError(f"unknown correlation method {method!r}; expected one of "
+                             f"{METHODS}")
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    r, s = x.shape
+    rows, cols = bootstrap_indices((r, s), RESAMPLE[resample], n_resamples=n_resamples,
+                                   seed=seed)
+    cr, cs = index_counts(rows, r).astype(float), index_counts(cols, s).astype(float)
+    valid = np.isfinite(x) & np.isfinite(y)
+    fn = _LEVEL_BOOTSTRAP[level]
+    chunk = max(1, _BOOTSTRAP_CELLS // (r * s))  # bounds the (chunk, R, S) temporaries
+    mask = valid.tobytes()
+
+    def memo_for(start):
+        def memo(role, kind, compute):
+            if cache is None or names is None:
+                return compute()
+            column = {"x": names[0], "y": names[1]}.get(role, "")  # "": the grid's weights
+            key = (column, level, kind, start, resample, n_resamples, seed, mask)
+            if key not in cache:
+                cache[key] = compute()
+            return cache[key]
+        return memo
+
+    parts = [fn(x, y, valid, rows[i:i + chunk], cr[i:i + chunk], cs[i:i + chunk], methods,
+                memo_for(i))
+             for i in range(0, n_resamples, chunk)]
+    return {m: np.concatenate([p[m].value for p in parts]) for m in methods}
+
+
+def bootstrap_correlation(x: np.ndarray, y: np.ndarray, *, level: str, method: str,
+                          resample: str, n_resamples: int, seed: int) -> np.ndarray:
+    """One method of :func:`bootstrap_correlations`."""
+    return bootstrap_correlations(x, y, level=level, methods=(method,), resample=resample,
+                                  n_resamples=n_resamples, seed=seed)[method]
+
+
 def correlate_grid(grid: ScoreGrid, metrics: Sequence[str], aspects: Sequence[str],
                    config: CorrelationConfig = CorrelationConfig()) -> pd.DataFrame:
     """The tidy result table: one row per (metric, aspect, level, method) with the value, its
     bootstrap interval, ``n`` units used and ``n_skipped`` units skipped (see
     :class:`LevelValues`). Raises :class:`StatsError` where a correlation is undefined."""
     rows = []
+    cache: dict = {}  # per-column resample work, shared by the pairs that use the column
     for aspect in aspects:
         y = grid.column(aspect)
         for metric in metrics:
             x = grid.column(metric)
             for level in config.levels:
+                boot = None
                 for method in config.methods:
                     value, n, skipped = correlation(x, y, level=level, method=method,
                                                     metric=metric, aspect=aspect)
-                    samples = bootstrap_level(
-                        [x, y], lambda bx, by: level_correlation(
-                            bx, by, level=level, method=method).value,
-                        resample=config.resample, n_resamples=config.n_resamples,
-                        seed=config.seed)
+                    if boot is None:  # every method of a level from one pass
+                        boot = bootstrap_correlations(
+                            x, y, level=level, methods=config.methods,
+                            resample=config.resample, n_resamples=config.n_resamples,
+                            seed=config.seed, cache=cache, names=(metric, aspect))
+                    samples = boot[method]
                     low, high, n_valid = percentile_interval(samples, config.confidence)
                     rows.append({"metric": metric, "aspect": aspect, "level": level,
                                  "method": method, "value": value, "ci_low": low,
@@ -418,12 +722,12 @@ def compare_metrics(grid: ScoreGrid, metric_a: str, metric_b: str, aspects: Sequ
                 rb, _, _ = correlation(xb, y, level=level, method=method, metric=metric_b,
                                        aspect=aspect)
 
-                def delta(ba, bb, by, level=level, method=method):
-                    return (level_correlation(ba, by, level=level, method=method).value
-                            - level_correlation(bb, by, level=level, method=method).value)
-
-                deltas = bootstrap_level([xa, xb, y], delta, resample=config.resample,
-                                         n_resamples=config.n_resamples, seed=config.seed)
+                # same seed, same draws: the two bootstraps are paired
+                deltas = [bootstrap_correlation(xm, y, level=level, method=method,
+                                                resample=config.resample,
+                                                n_resamples=config.n_resamples, seed=config.seed)
+                          for xm in (xa, xb)]
+                deltas = deltas[0] - deltas[1]
                 low, high, _ = percentile_interval(deltas, config.confidence)
                 observed, permuted = permutation_both(
                     xa, xb, y, level=level, method=method,

@@ -50,7 +50,7 @@ class TableSpec:
     human_cols: tuple[str, ...] = SUMMEVAL_ASPECTS
 
 
-SUMMEVAL_SPEC = TableSpec()
+SUMMEVAL_SPEC = TableSpec(prompt_col="source")  # the article: source-conditioned metrics
 
 
 # ----------------------------------------------------------------------------------- loaders

@@ -112,12 +112,13 @@ def pairwise_agreement(winner: Sequence[str], score_a: Sequence[float], score_b:
     g_agree = np.bincount(inv, weights=agree.astype(float))
     g_decided = np.bincount(inv, weights=decided.astype(float))
 
-    def rate(idx: np.ndarray) -> float:
-        d = g_decided[idx].sum()
-        return g_agree[idx].sum() / d if d else np.nan
+    def rate(idx: np.ndarray) -> np.ndarray:  # (B, groups) index rows -> (B,) rates
+        d = g_decided[idx].sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(d > 0, g_agree[idx].sum(axis=-1) / d, np.nan)
 
     ci = bootstrap_ci(rate, n=len(g_agree), n_resamples=n_resamples, seed=seed,
-                      confidence=confidence)
+                      confidence=confidence, vectorized=True)
     n_agree, n_ties = int(agree.sum()), int(m_tie.sum())
     n_disagree = n_decided - n_agree - n_ties
     excl = n_agree / (n_agree + n_disagree) if n_agree + n_disagree else None

@@ -107,6 +107,8 @@ def report_markdown(meta: Mapping[str, Any], results: pd.DataFrame,
     if agreement is not None and len(agreement):
         parts.append("\n## Pairwise agreement with human choices\n")
         parts.append(agreement_markdown(agreement))
+    if meta.get("published"):  # correlate --summeval: the published rows next to ours
+        parts.append("\n" + meta["published"])
     sigs = meta.get("signatures") or {}
     if sigs:
         parts.append("\n## Signatures\n")

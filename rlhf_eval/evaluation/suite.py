@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DataError, ModelError
+from ..escape import check_name
 from ..runs import list_checkpoints, read_run_json
 from ..store import BASELINE, REFERENCES, ResultsStore, gen_id_for, open_store, sample_id_for
 
@@ -73,6 +74,7 @@ class EvalConfig:
     score_chunk: int = 128               # samples per metric transaction
     max_samples: int | None = None
     device: str = "auto"
+    threads: int = 0                     # torch CPU threads; 0: auto (rlhf_eval.threads)
     include_baseline: bool = True
     include_references: bool = True
     watch: bool = False
@@ -80,6 +82,10 @@ class EvalConfig:
     progress: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) \
+                or self.threads < 0:
+            raise ConfigError(f"threads must be an integer >= 0 (0: auto), found "
+                              f"{self.threads!r}")
         if self.baseline not in BASELINES:
             raise ConfigError(f"baseline must be one of {BASELINES}, found {self.baseline!r}")
         if self.tie_policy not in ("half", "exclude"):
@@ -220,8 +226,8 @@ class Suite:
             raise ConfigError(f"run folder {self.run_dir} does not exist")
         self.run_json = read_run_json(self.run_dir) if self.run_dir else {}
         self.sources = resolve_sources(cfg, self.run_json)
-        self.run_name = cfg.run_name or (self.run_dir.resolve().name if self.run_dir else
-                                         "default")
+        self.run_name = check_name(cfg.run_name or (self.run_dir.resolve().name if self.run_dir
+                                                    else "default"), "run name")
         store_path = cfg.store or (self.run_dir / "results.sqlite" if self.run_dir else None)
         if store_path is None:
             raise ConfigError("pass store: (a results file) when evaluating without --run")
@@ -234,9 +240,15 @@ class Suite:
         self.gen_signature = self.gen.signature()
         self.metrics = self._build_metrics()
         self._check_reference_counts(prompts)
+        from ..threads import apply_threads
+
+        # before any model is loaded; recorded because it can change the last bits
+        self.threads = apply_threads(cfg.threads)
         self.store = open_store(store_path)
         self.store.add_run(self.run_name, path=str(self.run_dir) if self.run_dir else None,
-                           config=to_dict(cfg), gen_signature=self.gen_signature)
+                           config={**to_dict(cfg),
+                                   "provenance": {"torch_threads": self.threads.as_dict()}},
+                           gen_signature=self.gen_signature)
         self.store.add_samples((s.sample_id, s.prompt, s.references, s.meta)
                                for s in self.samples)
         self._ref_model = None
@@ -294,7 +306,10 @@ class Suite:
                 raise ConfigError("no baseline model: set baseline_model (or policy_init in "
                                   "run.json), or include_baseline: false")
             specs.append(CheckpointSpec(BASELINE, 0, self.sources.baseline, True))
-        return specs + discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        found = discover_checkpoints(self.run_dir, self.cfg.checkpoints)
+        for spec in found:  # names reach reports and CI summaries: printable, one line
+            check_name(spec.name, f"checkpoint folder {spec.path}")
+        return specs + found
 
     # ------------------------------------------------------------------ models
 
@@ -364,6 +379,14 @@ class Suite:
         if not Path(spec.path).exists() and not spec.is_baseline:
             raise ModelError(f"checkpoint folder {spec.path} does not exist")
         model_hash = path_fingerprint(spec.path)
+        model = tok = None
+        known = self.store.checkpoints(self.run_name)
+        stored = known.loc[known["checkpoint"] == spec.name, "model_hash"]
+        if len(stored) and stored.iloc[0] != model_hash:
+            # the folder changed: load it *before* its earlier results are dropped, so a
+            # corrupted overwrite fails with those results intact (and reported as failed)
+            model, tok = self._load_policy(spec)
+            report.models_loaded += 1
         # a changed weights hash drops the checkpoint's stale rows in this same transaction
         self.store.add_checkpoint(self.run_name, spec.name, step=spec.step, path=spec.path,
                                   is_baseline=spec.is_baseline, model_hash=model_hash)
@@ -377,8 +400,9 @@ class Suite:
                        and done[s.sample_id] not in have]
         if not todo and not kl_todo:
             return  # nothing to do: the model is not even loaded
-        model, tok = self._load_policy(spec)
-        report.models_loaded += 1
+        if model is None:
+            model, tok = self._load_policy(spec)
+            report.models_loaded += 1
         self._generate(spec, model, tok, model_hash, todo, done, report)
         if self.use_kl:
             self._score_kl(spec, model, tok, kl_todo + todo, done, self._kl_signature(), report)
@@ -541,8 +565,12 @@ class Suite:
             try:
                 self._evaluate_checkpoint(spec, report)
                 good.append(spec)
+                self.store.clear_eval_failure(self.run_name, spec.name)
             except ModelError as exc:
+                # earlier results (if any) stay; the failure is recorded for `report`
                 self.store.drop_empty_checkpoint(self.run_name, spec.name)
+                self.store.record_eval_failure(self.run_name, spec.name, step=spec.step,
+                                               error=str(exc), path=str(spec.path))
                 if spec.is_baseline:
                     raise
                 log.error("checkpoint %s: %s", spec.name, exc)

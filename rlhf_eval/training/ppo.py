@@ -462,7 +462,8 @@ class PPOTrainer:
                "reward_model": sources.get("reward_model", "<in-memory>"),
                "lora": self.cfg.lora, "train_prompts": sources.get("train_prompts", "<in-memory>"),
                "config": to_dict(self.cfg), "seed": self.cfg.seed,
-               "num_processes": self.world, "torch": torch.__version__}
+               "num_processes": self.world, "torch": torch.__version__,
+               "torch_threads": torch.get_num_threads()}
         write_run_json(self.run_dir, run)
 
     def save_checkpoint(self) -> Path | None:
@@ -477,11 +478,11 @@ class PPOTrainer:
         self.policy.save_pretrained(folder)
         self.tok.save_pretrained(folder)
         self.value.save_pretrained(folder / "value_model")
+        # every .pt file holds only tensors and plain containers, so resume can read it with
+        # torch.load(weights_only=True): a planted pickle in a run folder is refused, not run
         torch.save(self.optimizer.state_dict(), folder / "optimizer.pt")
         torch.save(self.scheduler.state_dict(), folder / "scheduler.pt")
-        torch.save({"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state(),
-                    "sampling_seed": self.cfg.seed * 1_000_003 + self.step + 1},
+        torch.save(rng_state_to_plain(self.cfg.seed * 1_000_003 + self.step + 1),
                    folder / "rng_state.pt")
         write_json(folder / "ppo_config.json", to_dict(self.cfg))
         write_json(folder / "trainer_state.json",
@@ -495,15 +496,54 @@ class PPOTrainer:
         state = json.loads((folder / "trainer_state.json").read_text())
         _load_weights(self.policy, folder)
         _load_weights(self.value, folder / "value_model")
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
-        self.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
-        rng = torch.load(folder / "rng_state.pt", weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
+        self.optimizer.load_state_dict(load_trusted_free(folder / "optimizer.pt"))
+        self.scheduler.load_state_dict(load_trusted_free(folder / "scheduler.pt"))
+        restore_rng_state(load_trusted_free(folder / "rng_state.pt"), folder / "rng_state.pt")
         self.kl_ctl.value = state["kl_coef"]
         self.step, self.history = state["step"], state["metrics"]
         log.info("resumed from %s (step %d)", folder, self.step)
+
+
+def load_trusted_free(path: Path):
+    """``torch.load`` that never unpickles code: tensors and plain containers only
+    (``weights_only=True``). A file holding anything else (a planted pickle, or a checkpoint
+    written before rng_state.pt became plain) is refused with a clear error."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RlhfEvalError(f"{path}: missing; the checkpoint is incomplete") from None
+    except Exception as exc:  # UnpicklingError and friends: never fall back to a full unpickle
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RlhfEvalError(
+            f"{path}: refused to load: it is not a plain tensor file ({first}). Only tensors and "
+            "plain containers are read (weights_only=True), so a file holding other Python "
+            "objects is never unpickled; start a new run if it came from an older version"
+        ) from None
+
+
+def rng_state_to_plain(sampling_seed: int) -> dict:
+    """Python, NumPy and torch RNG states as tensors/ints/lists (loadable with
+    ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [int(version), torch.tensor(internal, dtype=torch.int64),
+                       None if gauss is None else float(gauss)],
+            "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)),
+                      "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+            "torch": torch.get_rng_state(), "sampling_seed": int(sampling_seed)}
+
+
+def restore_rng_state(rng: dict, path: Path) -> None:
+    try:
+        version, internal, gauss = rng["python"]
+        random.setstate((int(version), tuple(int(x) for x in internal.tolist()), gauss))
+        n = rng["numpy"]
+        np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), int(n["pos"]),
+                             int(n["has_gauss"]), float(n["cached"])))
+        torch.set_rng_state(rng["torch"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise RlhfEvalError(f"{path}: not a valid RNG state ({type(exc).__name__}: {exc})"
+                            ) from None
 
 
 # what a resumed run may change: how long it runs, how often it saves or logs, and the

@@ -412,8 +412,11 @@ def _normalize_and_save(loaded: LoadedRewardModel, cfg: RewardTrainConfig, ref: 
         metrics.log({"event": "normalize", "offset": offset, "folded_into": where})
     model.config.rlhf_eval_train = {"seed": cfg.seed, "steps": steps, "train_pairs": n_train}
     if out_dir:
-        from ..io import atomic_write_json
+        from ..io import atomic_write_json, publish_into
 
-        save_reward_model(loaded, out_dir, max_length=max_length)
-        atomic_write_json(out_dir / "train_config.json", asdict(cfg))
+        # all or nothing: weights, tokenizer and configs appear together (config.json last,
+        # since loaders look for it), so a full disk never leaves a config without weights
+        with publish_into(out_dir, last=("config.json",)) as tmp:
+            save_reward_model(loaded, tmp, max_length=max_length)
+            atomic_write_json(tmp / "train_config.json", asdict(cfg))
     return offset

@@ -123,3 +123,19 @@ def test_unknown_model_or_layer_count():
         get_metric("bertscore", model_type="/no/such/model")
     with pytest.raises(ConfigError):
         get_metric("bertscore", dtype="fp8")
+
+
+def test_signature_records_the_thread_count(minilm):
+    """Issue 19: 1 and 2 threads gave BERTScores 1.2e-7 apart (enough to flip a tie), so a
+    score computed under another thread count carries another signature."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = get_metric("bertscore", device="cpu").signature()
+        torch.set_num_threads(2)
+        two = get_metric("bertscore", device="cpu").signature()
+    finally:
+        torch.set_num_threads(before)
+    assert "threads=1" in one and "threads=2" in two and one != two

@@ -23,9 +23,12 @@ so a token whose best real cosine is negative would score 0 there, depending on 
 sentences shared its batch; here the max is over real tokens only. Contextual embeddings have
 positive cosines in practice (the tests compare with bert_score on real data to 1e-6).
 
-``dtype="bf16"`` runs the encoder in bfloat16 (about 4x faster matrix products on this CPU) and
-matches in fp32; on SummEval summaries its P/R/F differ from fp32 by about 1e-3 at most (the
-test allows 1e-2). Use it for monitoring, not for numbers compared with published fp32 ones.
+``dtype="bf16"`` runs the encoder in bfloat16 and matches in fp32; on SummEval summaries its
+P/R/F differ from fp32 by about 1e-3 at most (1.5e-3 measured by bench_scoring.py; the test allows
+1e-2). It is faster only where the CPU has bf16 instructions (AVX512-BF16/AMX): issue 18
+measured the encoder 1.9-2.6x faster there, not the 4x once noted here. On an AVX2-only CPU it
+is emulated and slower: bench_scoring.py --docs 4 took 80.7 s with bf16 vs 15.1 s in fp32
+(medians of 3, load 6-8). Use it for monitoring, not for numbers compared with fp32 ones.
 """
 from __future__ import annotations
 
@@ -158,7 +161,7 @@ class BertScoreMetric(Metric):
                  idf: bool = False, rescale_with_baseline: bool = False, lang: str = "en",
                  baseline_path: str | None = None, multi_ref: str = "max",
                  batch_size: int = 64, device: str | None = "auto", dtype: str = "fp32",
-                 use_fast_tokenizer: bool = False):
+                 use_fast_tokenizer: bool = False, compute_baseline: bool = False):
         from ...models import minilm_path, pick_device
 
         if model_type is None:
@@ -183,6 +186,8 @@ class BertScoreMetric(Metric):
         self.batch_size, self.dtype, self.use_fast = batch_size, dtype, bool(use_fast_tokenizer)
         self.device = pick_device(device)
         self.baseline_path = baseline_path
+        self.compute_baseline = bool(compute_baseline)  # see bertscore_baseline.py
+        self._rescale_note = None  # set when the baseline is computed here
         self._baseline = self._load_baseline() if self.rescale else None
         self._idf_cache: dict[str, dict] = {}
 
@@ -194,11 +199,21 @@ class BertScoreMetric(Metric):
         path = self.baseline_path or os.path.join(
             os.path.dirname(bert_score.__file__), "rescale_baseline", self.lang,
             f"{self.model_type}.tsv")
+        if self.compute_baseline and not self.baseline_path and not Path(path).is_file():
+            # no shipped baseline for this encoder: compute one offline (bertscore_baseline.py)
+            from . import bertscore_baseline as bb
+
+            scorer = plain_pair_scorer(self.model_type, self.num_layers, device=self.device)
+            path, meta = bb.ensure_baseline(self.model_type, self.num_layers, scorer,
+                                            n_pairs=bb.DEFAULT_PAIRS)
+            self._rescale_note = (f"computed:{meta['corpus_sha1']}:{meta['n_pairs']}pairs:"
+                                  f"seed{meta['seed']}")
         if not Path(path).is_file():
             raise ConfigError(
                 f"bertscore: rescale_with_baseline needs a baseline file, and none exists at "
                 f"{path} (bert-score ships baselines only for some hub models and languages; "
-                "compute one for this model and pass baseline_path=, or turn rescaling off)")
+                "pass compute_baseline=True to compute one offline from the bundled corpus, "
+                "or a baseline_path=, or turn rescaling off)")
         import pandas as pd
 
         table = pd.read_csv(path)
@@ -206,7 +221,11 @@ class BertScoreMetric(Metric):
             raise ConfigError(f"bertscore: baseline file {path} has no row for layer "
                               f"{self.num_layers}")
         # the same row/columns bert_score reads: row num_layers, columns P, R, F
-        return table.iloc[self.num_layers].to_numpy()[1:].astype(np.float32)
+        row = table.iloc[self.num_layers].to_numpy()[1:].astype(np.float32)
+        if np.isnan(row).any():
+            raise ConfigError(f"bertscore: baseline file {path} has no values for layer "
+                              f"{self.num_layers}")
+        return row
 
     def signature(self) -> str:
         from importlib.metadata import version
@@ -217,12 +236,16 @@ class BertScoreMetric(Metric):
             digest = hashlib.sha1(cfg.read_bytes()).hexdigest()[:8] if cfg.is_file() else "?"
             model = f"{Path(model).name}@{digest}"
         rescale = "no" if not self.rescale else ("custom" if self.baseline_path else "yes")
+        if self._baseline is not None and (self._rescale_note or self.baseline_path):
+            # the values themselves: a stored score says exactly how it was rescaled
+            rescale = (f"{self._rescale_note or 'custom'}:b="
+                       + "/".join(f"{v:.4f}" for v in self._baseline))
         return "|".join([
             "bertscore", f"bert-score={version('bert-score')}",
             f"transformers={version('transformers')}", f"model={model}",
             f"L={self.num_layers}", f"idf={yes_no(self.idf)}", f"rescale={rescale}",
             f"multi_ref={self.multi_ref}", f"dtype={self.dtype}",
-            f"fast_tok={yes_no(self.use_fast)}"])
+            f"fast_tok={yes_no(self.use_fast)}", f"threads={_threads()}"])
 
     @property
     def encoder(self) -> _Encoder:
@@ -317,6 +340,19 @@ class BertScoreMetric(Metric):
         return out
 
 
+def plain_pair_scorer(model_type: str, num_layers: int, *, device="auto", batch_size: int = 64):
+    """``(hyps, refs) -> (N, 3)`` P, R, F of plain BERTScore (one reference each, no idf, no
+    rescaling): what a rescale baseline averages (bertscore_baseline.py)."""
+    metric = BertScoreMetric(model_type=model_type, num_layers=num_layers, idf=False,
+                             rescale_with_baseline=False, device=device, batch_size=batch_size)
+
+    def score(hyps: list[str], refs: list[str]) -> np.ndarray:
+        s = metric.sentence_scores(predictions=hyps, references=[[r] for r in refs])
+        return np.stack([s["bertscore_p"], s["bertscore_r"], s["bertscore_f"]], axis=1)
+
+    return score
+
+
 _MATCH_CHUNK = 64  # candidates matched per batched product (bounds memory: B*K*Lr*Lh floats)
 
 
@@ -361,3 +397,12 @@ def _greedy_match(hyp_stats, ref_stats):
     R = R.masked_fill(empty, 0.0)
     F = F.masked_fill(torch.isnan(F) | empty, 0.0)
     return torch.stack((P, R, F), dim=-1)
+
+
+def _threads() -> int:
+    """torch's intra-op thread count: CPU reductions are split by thread, so 1 and 2 threads
+    give BERTScores that differ in the 7th decimal (enough to flip a win-rate tie); a score
+    computed under another count is therefore another signature."""
+    import torch
+
+    return torch.get_num_threads()
