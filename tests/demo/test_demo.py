@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_eval.demo import DemoConfig, run_demo, stages
+from rlhf_eval.demo import GATE, DemoConfig, run_demo, stages
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 
@@ -76,3 +76,71 @@ def test_unknown_stage_to_skip_is_a_usage_error(tmp_path, capsys):
 
     assert main(["demo", "--out", str(tmp_path), "--fast", "--skip", "ppx"]) == 2
     assert "unknown stage" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_summary_is_short_and_says_what_a_user_judges_the_run_by(demo):
+    out, code, log = demo
+    assert code == 0, log
+    assert "\r" not in log  # no progress-bar fragments outside a terminal
+    tail = log[log.index("Demo finished"):].splitlines()
+    assert len(tail) <= 25, "\n".join(tail)
+    text = "\n".join(tail)
+    for needle in ("gold reward", "gain", "RM score", "KL to SFT", "by step, gold/RM/KL",
+                   "Reward model: accuracy", "best possible", "Best metric vs the lab's ratings",
+                   "Best metric vs SummEval's experts", "no system level for lab",
+                   f"Gate {GATE}:", str(out / "ppo" / "report" / "report.md"),
+                   f"--fail-on '{GATE}'"):
+        assert needle in text, f"{needle!r} missing from the summary:\n{text}"
+    # every stage said what it did in one line, and its own output went to its log
+    for stage in stages(DemoConfig(out=out, fast=True)):
+        assert any(line.startswith(f"   {stage.name}: ") for line in log.splitlines()), stage.name
+        assert (out / "logs" / f"{stage.name}.log").is_file(), stage.name
+
+
+@pytest.mark.slow
+def test_curve_gains_match_the_store(demo):
+    """curve.csv's gold gain of each checkpoint = mean paired difference read from SQLite."""
+    import csv
+
+    out, _, _ = demo
+    rows = list(csv.DictReader(open(out / "curve.csv")))
+    con = sqlite3.connect(out / "ppo" / "results.sqlite")
+    gold = {}
+    for ck, sid, v in con.execute("SELECT g.checkpoint, g.sample_id, s.value FROM scores s "
+                                  "JOIN generations g ON g.gen_id = s.gen_id "
+                                  "WHERE s.metric = 'gold'"):
+        gold.setdefault(ck, {})[sid] = v
+    con.close()
+    assert [r["checkpoint"] for r in rows] == ["baseline", "checkpoint-2", "checkpoint-4"]
+    for r in rows:
+        ids = sorted(gold[r["checkpoint"]])
+        expect = sum(gold[r["checkpoint"]][i] - gold["baseline"][i] for i in ids) / len(ids)
+        assert float(r["gold_gain"]) == pytest.approx(expect, abs=1e-9)
+        assert float(r["gold_gain_low"]) <= float(r["gold_gain"]) <= float(r["gold_gain_high"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final"]["checkpoint"] == "checkpoint-4"
+
+
+@pytest.mark.slow
+def test_demo_gate_fails_when_the_last_checkpoint_loses_gold(demo, tmp_path):
+    """The demo's own report stage, pointed at a copy of its store in which the last
+    checkpoint's gold reward is 0.5 lower on every prompt, fails (exit 1)."""
+    import shutil
+
+    from rlhf_eval.cli import main
+
+    out, _, _ = demo
+    run = tmp_path / "ppo"
+    shutil.copytree(out / "ppo", run, ignore=shutil.ignore_patterns("checkpoint-*", "report"))
+    con = sqlite3.connect(run / "results.sqlite")
+    with con:
+        con.execute("UPDATE scores SET value = value - 0.5 WHERE metric = 'gold' AND gen_id IN "
+                    "(SELECT gen_id FROM generations WHERE checkpoint = 'checkpoint-4')")
+    con.close()
+    report = next(s for s in stages(DemoConfig(out=out, fast=True)) if s.name == "report")
+    args = [str(run) if a == str(out / "ppo") else a for a in report.args]
+    assert main(args) == 1
+    gates = json.loads((run / "report" / "report.json").read_text())["gates"]
+    assert [g["gate"] for g in gates] == [GATE] and not gates[0]["passed"]
+    assert gates[0]["ci_high"] < 0
