@@ -142,7 +142,7 @@ class EvalConfig:
             return out + [f"{flag('checkpoints')}: {exc}"]
         if served and self.engine != "openai":
             out.append(f"{flag('checkpoints')}: {served[0]!r} names a served model "
-                       f"(NAME=MODEL_ID): that needs --engine openai")
+                       f"(NAME=MODEL_ID): that needs engine: openai (--engine openai)")
         return out
 
     def build_engine(self, loader=None):

@@ -165,6 +165,7 @@ def test_concurrency_limit_is_respected():
 
 def test_served_checkpoint_needs_openai_engine(world, tmp_path, capsys):
     rc = main(["eval", "--checkpoint", "big=some/model", "--baseline-model", world["sft"],
-               "--prompts", world["prompts"], "--store", str(tmp_path / "r.sqlite")])
+               "--prompts", world["prompts"], "--store", str(tmp_path / "r.sqlite"),
+               "--metrics", "length"])  # no other problem (reward would need --reward-model)
     assert rc == 2
     _one_line_error(capsys, "big=some/model", "engine: openai")
