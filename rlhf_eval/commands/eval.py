@@ -72,15 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chat-template", nargs="?", const="tokenizer",
                    help="render prompts with the tokenizer's chat template (no value) or this "
                         "Jinja file; chat-message prompts use the tokenizer's automatically")
-    p.add_argument("--engine", choices=["hf", "vllm", "openai"],
-                   help="generation engine (default: hf)")
-    p.add_argument("--base-url", help="openai engine: the server's URL (e.g. "
-                   "http://127.0.0.1:8000/v1)")
-    p.add_argument("--api-key-env", help="openai engine: environment variable holding the API "
-                   "key (default: OPENAI_API_KEY)")
-    p.add_argument("--concurrency", type=int, help="openai engine: requests in flight")
-    p.add_argument("--request-timeout", type=float, help="openai engine: seconds per request")
-    p.add_argument("--max-retries", type=int, help="openai engine: retries with backoff")
+    from .engine_flags import add_engine_arguments
+
+    add_engine_arguments(p)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
@@ -108,10 +102,6 @@ _FIELDS = ("completions", "split", "baseline_checkpoint", "include_baseline",
            "max_prompt_tokens", "do_sample", "temperature", "batch_size", "seed", "device",
            "threads", "watch", "poll_seconds", "progress", "top_p", "top_k", "stop",
            "chat_template", "engine")
-# flags that are engine options (EvalConfig.engine_options)
-_ENGINE_FLAGS = {"base_url": "base_url", "api_key_env": "api_key_env",
-                 "concurrency": "concurrency", "request_timeout": "timeout",
-                 "max_retries": "max_retries"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
 
     # all problems at once, named by flag, before torch or any model is imported
     tracker_problems = validate_trackers(args.tensorboard, args.wandb)
-    engine_flags = {opt: getattr(args, name) for name, opt in _ENGINE_FLAGS.items()
-                    if getattr(args, name) is not None}
+    from .engine_flags import engine_options
+
+    engine_flags = engine_options(args)
     if engine_flags:  # flags add to (and win over) the config file's engine_options
         base = merged_values(args.config, {}).get("engine_options") or {}
         overrides["engine_options"] = {**base, **engine_flags}

@@ -10,7 +10,8 @@
         DIR/verdicts.jsonl, the bias report and, with winners, the agreement table (two
         annotators on one pair are two labels)
 
-LLM options: --engine hf --template pairwise|pairwise-summary|FILE (.j2 = Jinja, else
+LLM options: --engine hf|vllm|openai (openai: --base-url URL of any OpenAI-compatible server,
+--api-key-env, --concurrency, --request-timeout, --max-retries) --template pairwise|pairwise-summary|FILE (.j2 = Jinja, else
 str.format) --mode auto|logprobs|parse. Answers are cached in DIR/judgments.sqlite (or --store):
 a re-run does no model work.
 """
@@ -30,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--summeval", action="store_true", help="the bundled SummEval, as pairs")
     src.add_argument("--pairs", metavar="FILE", help="JSONL pairs to judge")
     parser.add_argument("--llm", help="judge model: a folder, a HF id, or 'smollm2'")
-    parser.add_argument("--engine", default="hf", help="engine (hf)")
+    from .engine_flags import add_engine_arguments
+
+    add_engine_arguments(parser, default="hf", what="judge")
     parser.add_argument("--template", help="built-in template name or a file "
                                            "(default pairwise-summary / pairwise)")
     parser.add_argument("--mode", default="auto", choices=["auto", "logprobs", "parse"])
@@ -69,7 +72,10 @@ def _judge_pairs(args, store) -> tuple[dict, str]:
     from ..comparisons import read_comparisons
 
     rows = read_comparisons(args.pairs, args.layout)
-    engine = make_engine(args.engine, args.llm, batch_size=args.batch_size)
+    from .engine_flags import engine_options
+
+    engine = make_engine(args.engine, args.llm, batch_size=args.batch_size,
+                         engine_options=engine_options(args))
     judge = PairwiseJudge(engine, load_template(args.template or "pairwise", kind="pairwise"),
                           JudgeSettings(mode=args.mode, max_field_chars=args.max_field_chars))
     frame = judge.judge([PairItem(r["id"], r["prompt"], r["a"], r["b"]) for r in rows],
@@ -106,6 +112,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..io import atomic_write
+    from .engine_flags import engine_options
     from ..store import ResultsStore
 
     t0 = time.perf_counter()
@@ -121,7 +128,7 @@ def run(args) -> int:
                 aspect=args.aspect, max_inputs=args.max_inputs,
                 pairs_per_input=args.pairs_per_input, seed=args.seed,
                 metrics=tuple(m for m in args.metrics.split(",") if m), rm=args.rm,
-                llm=args.llm, engine=args.engine,
+                llm=args.llm, engine=args.engine, engine_options=engine_options(args),
                 template=args.template or "pairwise-summary", mode=args.mode,
                 max_field_chars=args.max_field_chars, batch_size=args.batch_size,
                 n_resamples=args.n_resamples, confidence=args.confidence)

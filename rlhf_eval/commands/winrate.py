@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stored score names to judge by (those present are used)")
     parser.add_argument("--baseline", default="sft", choices=["sft", "previous", "references"])
     parser.add_argument("--llm", help="LLM judge model: a folder, a HF id, or 'smollm2'")
-    parser.add_argument("--engine", default="hf")
+    from .engine_flags import add_engine_arguments
+
+    add_engine_arguments(parser, default="hf", what="LLM judge")
     parser.add_argument("--template", default="pairwise")
     parser.add_argument("--mode", default="auto", choices=["auto", "logprobs", "parse"])
     parser.add_argument("--batch-size", type=int, default=4)
@@ -76,9 +78,11 @@ def run(args) -> int:
             from ..evaluation.judges.engine import make_engine
             from ..evaluation.judges.llm import JudgeSettings, PairwiseJudge
             from ..evaluation.judges.templates import load_template
+            from .engine_flags import engine_options
 
-            judge = PairwiseJudge(make_engine(args.engine, args.llm, batch_size=args.batch_size),
-                                  load_template(args.template, kind="pairwise"),
+            engine = make_engine(args.engine, args.llm, batch_size=args.batch_size,
+                                 engine_options=engine_options(args))
+            judge = PairwiseJudge(engine, load_template(args.template, kind="pairwise"),
                                   JudgeSettings(mode=args.mode,
                                                 max_field_chars=args.max_field_chars))
             llm_rows, frames = jr.llm_winrates(judge, gens, run=run_name, pairs=pairs,

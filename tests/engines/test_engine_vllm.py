@@ -124,3 +124,55 @@ def test_inprocess_vllm_engine_lora_sweep_one_base_load(world, vllm_inprocess, h
     for row_v, row_h in zip(out["lp_vllm"], out["lp_hf"]):
         for a, b in zip(row_v, row_h):
             assert abs(a - b) < 1e-3 * max(1.0, abs(b)), (row_v, row_h)
+    # an LLM judge on the same running engine (LMEngineJudge) gives the hf judge's
+    # probabilities of both orders combined (issue 17)
+    assert len(out["judged_vllm"]) == len(out["judged_hf"]) == 6
+    for v, h in zip(out["judged_vllm"], out["judged_hf"]):
+        assert abs(v[0] - h[0]) < 1e-3 and abs(v[1] - h[1]) < 1e-3, (v, h)
+        if abs(h[0] - h[1]) > 1e-2:
+            assert v[3] == h[3], (v, h)
+
+
+def _judge_items(world, n: int = 8):
+    from rlhf_eval.evaluation.judges.llm import PairItem
+
+    texts = [s.prompt for s in world["samples"]]
+    return [PairItem(f"i{k}", texts[k], texts[k + 1][-40:], texts[k + 2][:30])
+            for k in range(n)]
+
+
+def test_llm_judge_on_openai_engine_answers_as_hf_and_reruns_from_cache(world, vllm_server,
+                                                                          tmp_path):
+    """The judge on `vllm serve` through the openai engine (parse mode: the answers are
+    generated) answers what the hf judge answers, and a re-run sends nothing to the server."""
+    from rlhf_eval.evaluation.judges.engine import make_engine
+    from rlhf_eval.evaluation.judges.llm import JudgeSettings, PairwiseJudge
+    from rlhf_eval.evaluation.judges.templates import Template
+    from rlhf_eval.store import ResultsStore
+
+    template = Template("tiny", "pairwise", "{instruction}\nA: {response_first}\n"
+                        "B: {response_second}\nBetter:", ("A", "B", "C"))
+    settings = JudgeSettings(mode="parse", max_new_tokens=8, max_field_chars=60)
+    items = _judge_items(world)
+    hf = PairwiseJudge(make_engine("hf", world["sft"], device="cpu"), template, settings)
+    want = hf.judge(items)
+    store = ResultsStore(tmp_path / "judgments.sqlite")
+    try:
+        engine = make_engine("openai", world["sft"],
+                             engine_options={"base_url": vllm_server.url, "max_retries": 1})
+        judge = PairwiseJudge(engine, template, settings)
+        got = judge.judge(items, store=store)
+        assert judge.model_calls == 2 * len(items)
+        assert judge.signature.startswith("judge:pairwise|v1|openai:")
+        raw = list(zip(got["raw_ab"], got["raw_ba"]))
+        rate = _rate(zip(raw, zip(want["raw_ab"], want["raw_ba"])))
+        print(f"\nopenai judge (vllm serve) vs hf judge: {rate:.1%} of {len(items)} items "
+              "answered identically in both orders")
+        assert rate >= 0.85, [r for r in raw][:3]
+        again = PairwiseJudge(make_engine("openai", world["sft"], engine_options={
+            "base_url": vllm_server.url}), template, settings)
+        rerun = again.judge(items, store=store)
+        assert again.model_calls == 0
+        assert list(rerun["raw_ab"]) == list(got["raw_ab"])
+    finally:
+        store.close()

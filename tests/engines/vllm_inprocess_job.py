@@ -29,6 +29,8 @@ def main(world_json: str, store: str, out_path: str) -> None:
         prompts = [s["prompt"] for s in world["samples"][:3]]
         options = [[" yes", " no", " the answer"]] * 3
         lp_vllm = suite.engine.score_options(ref, prompts, options)
+        # an LLM judge on the same running engine (issue 17): option log-probs of both orders
+        judged_vllm = judge_probs(suite.engine, world)
         report["base_loads_after_scoring"] = suite.engine.base_loads
     finally:
         suite.close()
@@ -37,8 +39,33 @@ def main(world_json: str, store: str, out_path: str) -> None:
                          "FROM generations WHERE checkpoint != 'references'").fetchall()
     with get_engine("hf", device="cpu") as eng:
         lp_hf = eng.score_options(ref, prompts, options)
-    json.dump({"report": report, "rows": rows, "lp_vllm": lp_vllm, "lp_hf": lp_hf},
-              open(out_path, "w"))
+    from rlhf_eval.evaluation.judges.engine import make_engine
+
+    judged_hf = judge_probs(make_engine("hf", world["sft"], device="cpu"), world)
+    json.dump({"report": report, "rows": rows, "lp_vllm": lp_vllm, "lp_hf": lp_hf,
+               "judged_vllm": judged_vllm, "judged_hf": judged_hf}, open(out_path, "w"))
+
+
+# short enough for the tiny model's 256-token context
+JUDGE_TEMPLATE = "{instruction}\nA: {response_first}\nB: {response_second}\nBetter:"
+
+
+def judge_probs(engine, world) -> list:
+    """Pairwise log-prob verdicts on 6 lab prompts: engine = a running vllm engine (through
+    LMEngineJudge) or the hf judge engine; per item (p_a, p_b, p_tie, verdict)."""
+    from rlhf_eval.evaluation.judges.engine import LMEngineJudge
+    from rlhf_eval.evaluation.judges.llm import JudgeSettings, PairItem, PairwiseJudge
+    from rlhf_eval.evaluation.judges.templates import Template
+
+    if engine.name == "vllm":
+        engine = LMEngineJudge(engine, world["sft"])
+    template = Template("tiny", "pairwise", JUDGE_TEMPLATE, ("A", "B", "C"))
+    texts = [s["prompt"] for s in world["samples"]]
+    items = [PairItem(f"i{k}", texts[k], texts[k + 1][-40:], texts[k + 2][:30])
+             for k in range(6)]
+    judge = PairwiseJudge(engine, template, JudgeSettings(mode="logprobs", max_field_chars=60))
+    frame = judge.judge(items)
+    return frame[["p_a", "p_b", "p_tie", "verdict"]].values.tolist()
 
 
 if __name__ == "__main__":  # vLLM spawns its engine process: the guard is required

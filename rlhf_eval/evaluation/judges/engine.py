@@ -8,8 +8,11 @@ template, so an OpenAI-compatible server that takes ``messages`` fits the same s
   that cannot give them set ``supports_logprobs = False`` and the judge parses generated text.
 - :meth:`JudgeEngine.generate`: the greedy reply text.
 
-This is the one file that changes when the generation-engine layer (``rlhf_eval/lm/``: hf |
-vllm | openai) lands: ``make_engine`` then wraps those engines instead of loading a model here.
+Two implementations: :class:`HFEngine` (in-process transformers, batched: one forward pass per
+prompt gives every option's first-token log-probability) and :class:`LMEngineJudge`, the judge on
+the generation-engine layer (:mod:`rlhf_eval.lm.engines`): ``vllm`` in-process, or ``openai``
+for any OpenAI-compatible server (``vllm serve``, SGLang, TGI, llama.cpp, Ollama).
+:func:`make_engine` picks one by name.
 """
 from __future__ import annotations
 
@@ -155,16 +158,107 @@ class HFEngine:
                                max_prompt_tokens=self.config.max_prompt_tokens)
 
 
-ENGINES = ("hf",)
+class LMEngineJudge:
+    """A judge on a generation engine of :mod:`rlhf_eval.lm.engines` (``vllm`` or ``openai``).
+
+    ``model`` is a local folder (its tokenizer renders the chat template here, as for every
+    engine, and the ``openai`` engine sends it under its path, the name ``vllm serve DIR`` gives
+    it) or, for ``openai``, a name the server serves. A served name has no local tokenizer: the
+    server's chat endpoint renders the prompt, and no option log-probabilities can be asked for
+    (``supports_logprobs`` is False; the judge parses generated answers).
+
+    Option log-probabilities are ``Engine.score_options``: ``log p(option | prompt)`` summed
+    over the option's tokens, which for the built-in one-letter labels is the first-token
+    log-probability the ``hf`` judge reads."""
+
+    def __init__(self, engine, model: str, *, engine_options: dict | None = None,
+                 batch_size: int = 8, max_prompt_tokens: int = 2048):
+        """``engine``: a name (``vllm``/``openai``, built with ``engine_options``) or an
+        engine already running (e.g. the one an eval suite generated with: no second load)."""
+        from pathlib import Path
+
+        from ...lm.engines import ModelRef, get_engine
+
+        if isinstance(engine, str):
+            engine = get_engine(engine, **(engine_options or {}))
+        self.engine, self.name = engine, engine.name
+        self.model_id = model
+        self.batch_size, self.max_prompt_tokens = batch_size, max_prompt_tokens
+        # vllm loads any folder or hub id; openai: a local folder, else a served name
+        files = self.name == "vllm" or Path(model).is_dir()
+        self.tokenizer = None
+        if files:
+            from ...models import load_tokenizer
+
+            self.tokenizer = load_tokenizer(model)
+        self.supports_logprobs = self.tokenizer is not None
+        self.model = ModelRef(model, path=model if files else None,
+                              served_name=None if files else model, tokenizer=self.tokenizer)
+        self.engine.check(self.model)   # fail fast: a bad endpoint or an unserved model
+        self.n_truncated = 0
+        self._signature = None
+
+    def signature(self) -> str:
+        if self._signature is None:
+            from ..model_metrics import path_fingerprint
+
+            self._signature = (f"{self.name}:{self.engine.version()}|model="
+                               f"{path_fingerprint(self.model_id)}|max_prompt="
+                               f"{self.max_prompt_tokens}")
+        return self._signature
+
+    def render(self, prompt: str):
+        """The chat-templated text (a message list when only the server has the template)."""
+        if self.tokenizer is None:
+            return [{"role": "user", "content": prompt}]
+        from ...lm.chat import render
+
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        return render(self.tokenizer, prompt, chat_template="tokenizer" if has_template else None)
+
+    def option_logprobs(self, prompts: Sequence[str], options: Sequence[str]) -> np.ndarray:
+        if not self.supports_logprobs:
+            raise ConfigError(f"judge engine {self.name!r} with the served model "
+                              f"{self.model_id!r} has no local tokenizer: use mode 'parse'")
+        rendered = [self.render(p) for p in prompts]
+        return np.asarray(self.engine.score_options(self.model, rendered,
+                                                    [list(options)] * len(rendered)), float)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
+        from ...lm.generate import GenerationSettings
+
+        settings = GenerationSettings(max_new_tokens=max_new_tokens, batch_size=self.batch_size,
+                                      max_prompt_tokens=self.max_prompt_tokens)
+        outs = self.engine.generate(self.model, [self.render(p) for p in prompts],
+                                    [f"judge{k}" for k in range(len(prompts))], settings)
+        return [c.text for c in outs]
+
+    def close(self) -> None:
+        self.engine.close()
 
 
-def make_engine(engine: str, model: str, **options) -> JudgeEngine:
-    """An engine by name; ``model`` may be ``smollm2`` (the bundled SmolLM2-135M-Instruct)."""
+ENGINES = ("hf", "vllm", "openai")
+
+
+def make_engine(engine: str, model: str, *, engine_options: dict | None = None,
+                **options) -> JudgeEngine:
+    """A judge engine by name; ``model`` may be ``smollm2`` (the bundled SmolLM2-135M-Instruct).
+
+    ``options``: ``batch_size``, ``max_prompt_tokens`` (every engine), ``dtype``, ``device``
+    (``hf``); ``engine_options``: the ``vllm``/``openai`` engine's constructor arguments
+    (``base_url``, ``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``, ...)."""
     if model == "smollm2":
         from ...smollm2 import smollm2_path
 
         model = smollm2_path()
     if engine == "hf":
+        if engine_options:
+            raise ConfigError(f"engine options {sorted(engine_options)} apply to the vllm and "
+                              "openai judge engines, not hf")
         return HFEngine(HFEngineConfig(model=model, **options))
-    raise ConfigError(f"unknown judge engine {engine!r}; expected one of {ENGINES} (vllm and "
-                      "openai arrive with the generation-engine layer)")
+    if engine in ("vllm", "openai"):
+        unknown = set(options) - {"batch_size", "max_prompt_tokens"}
+        if unknown:
+            raise ConfigError(f"judge engine {engine!r} takes no option(s) {sorted(unknown)}")
+        return LMEngineJudge(engine, model, engine_options=engine_options, **options)
+    raise ConfigError(f"unknown judge engine {engine!r}; expected one of {', '.join(ENGINES)}")

@@ -34,6 +34,7 @@ class SummEvalMetaConfig:
     rm: str | None = None                      # a reward-model folder
     llm: str | None = None                     # a causal LM (folder, id, or 'smollm2')
     engine: str = "hf"
+    engine_options: dict = field(default_factory=dict, hash=False)  # vllm/openai engine args
     template: str = "pairwise-summary"
     mode: str = "auto"
     max_field_chars: int = 1500
@@ -91,7 +92,8 @@ def llm_judgments(pairs: pd.DataFrame, config: SummEvalMetaConfig, *, store):
     from .llm import JudgeSettings, PairItem, PairwiseJudge
     from .templates import load_template
 
-    engine = make_engine(config.engine, config.llm, batch_size=config.batch_size)
+    engine = make_engine(config.engine, config.llm, batch_size=config.batch_size,
+                         engine_options=config.engine_options)
     template = load_template(config.template, kind="pairwise")
     items = [PairItem(f"{r.input}|{r.system_a}|{r.system_b}", r.source, r.output_a, r.output_b)
              for r in pairs.itertuples()]
