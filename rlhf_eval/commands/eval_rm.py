@@ -31,6 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--n-resamples", type=int, default=1000)
     p.add_argument("--bins", type=int, default=10, help="calibration bins")
+    p.add_argument("--best-of-n", metavar="FILE",
+                   help="also RewardBench-2-style items: {prompt, chosen, rejected: [...]} per "
+                        "record; accuracy = the chosen one scores strictly highest (chance 1/N)")
 
 
 def _fmt(d):
@@ -53,12 +56,25 @@ def run(args) -> int:
     from ..rm.scorer import RewardScorer
 
     pairs, _ = read_pairs(args.data, adapter=args.adapter, split=args.split)
+    bon_items = None
+    if args.best_of_n:   # read (and refused when bad) before any model is loaded
+        from ..evaluation.reward_analysis import read_best_of_n
+
+        bon_items = read_best_of_n(args.best_of_n)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
                           max_length=args.max_length, bf16=args.bf16,
                           progress=not args.no_progress)
     r_c, r_r = scorer.score_pairs(pairs)
     analysis = analyze_reward_model(r_c, r_r, pairs, seed=args.seed,
                                     n_resamples=args.n_resamples, n_bins=args.bins)
+    if bon_items is not None:
+        from ..evaluation.reward_analysis import best_of_n_report
+
+        bon_rewards = scorer.score([it.prompt for it in bon_items for _ in it.completions],
+                                   [c for it in bon_items for c in it.completions])
+        bon = best_of_n_report(bon_items, bon_rewards, seed=args.seed,
+                               n_resamples=args.n_resamples)
+        analysis.best_of_n = bon
     out = Path(args.out)
     result = {"model": args.model, "data": args.data, "signature": scorer.signature,
               "n_pairs": len(pairs), "truncated_sequences": scorer.stats.truncated,
@@ -74,6 +90,10 @@ def run(args) -> int:
     print(f"  accuracy         {_fmt(analysis.accuracy)}   chance 0.5")
     print(f"  longer baseline  {_fmt(analysis.length['longer_baseline'])}")
     print(f"  ECE              {analysis.calibration['ece']:.4f}")
+    if bon_items is not None:
+        b = analysis.best_of_n
+        print(f"  best-of-N        {b['value']:.4f} [{b['ci_low']:.4f}, {b['ci_high']:.4f}] "
+              f"(n={b['n_items']} items)   chance {b['chance']:.3f}")
     if analysis.gold and analysis.gold.get("n"):
         print(f"  vs gold          {_fmt(analysis.gold)}")
     print(f"eval-rm: wrote {out / 'rm_eval.json'}, {out / 'rm_eval.csv'}")

@@ -188,6 +188,7 @@ class RewardAnalysis:
     by_annotator: dict[str, dict] = field(default_factory=dict)
     gold: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    best_of_n: dict[str, Any] | None = None   # RewardBench-2-style items (best_of_n_report)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -223,6 +224,11 @@ class RewardAnalysis:
             add("section", cat, "weighted_accuracy", {"value": d["weighted"], "n": d["n"]})
         if self.gold and self.gold.get("n"):
             add("gold", "all", "accuracy_vs_gold", self.gold)
+        if self.best_of_n:
+            add("best_of_n", "all", "accuracy", self.best_of_n)
+            add("best_of_n", "all", "chance", {"value": self.best_of_n["chance"]})
+            for g, d in self.best_of_n.get("by_subset", {}).items():
+                add("best_of_n", g, "accuracy", d)
         for side in ("chosen", "rejected"):
             d = self.distributions[side]
             add("distribution", side, "reward_mean", {"value": d["mean"]})
@@ -341,4 +347,60 @@ def best_of_n(rewards: Sequence[Sequence[float]], *, seed: int = 0,
     out = dict(accuracy_ci(np.asarray(hits), seed=seed, n_resamples=n_resamples))
     out["chance"] = float(np.mean([1.0 / s for s in sizes]))
     out["n_items"] = len(hits)
+    return out
+
+
+@dataclass(frozen=True)
+class BestOfNItem:
+    prompt: str
+    completions: tuple[str, ...]       # the chosen one first, then the rejected ones
+    subset: str | None = None
+
+
+def read_best_of_n(source, *, split: str | None = None) -> list[BestOfNItem]:
+    """RewardBench-2-style items, one per record: ``prompt``, ``chosen`` (a string, or a list
+    holding one string) and ``rejected`` (a non-empty list of strings), optional ``subset``.
+    Any readable source (JSONL, JSON, CSV, Parquet, a saved dataset); a bad record raises a
+    DataError naming the file, the line and the field."""
+    from ..io import iter_rows
+
+    items = []
+    for label, line, unit, rec in iter_rows(source, split=split):
+        def bad(msg: str, field: str):
+            return DataError(msg, path=label, line=line, field=field, unit=unit)
+
+        prompt, chosen, rejected = rec.get("prompt"), rec.get("chosen"), rec.get("rejected")
+        if not isinstance(prompt, str):
+            raise bad("expected a string", "prompt")
+        if isinstance(chosen, list) and len(chosen) == 1:
+            chosen = chosen[0]
+        if not isinstance(chosen, str):
+            raise bad("expected a string (or a list of one string)", "chosen")
+        if not isinstance(rejected, list) or not rejected or \
+                not all(isinstance(r, str) for r in rejected):
+            raise bad("expected a non-empty list of strings", "rejected")
+        subset = rec.get("subset")
+        items.append(BestOfNItem(prompt, (chosen, *rejected),
+                                 None if subset is None else str(subset)))
+    if not items:
+        raise DataError("no best-of-N items", path=str(source))
+    return items
+
+
+def best_of_n_report(items: Sequence[BestOfNItem], rewards: Sequence[float], *, seed: int = 0,
+                     n_resamples: int = 1000) -> dict[str, Any]:
+    """:func:`best_of_n` over ``items`` whose completions were scored in order into the flat
+    ``rewards``; per subset too when the items name one."""
+    rows, k = [], 0
+    for it in items:
+        rows.append(list(rewards[k:k + len(it.completions)]))
+        k += len(it.completions)
+    if k != len(rewards):
+        raise DataError(f"{k} completions but {len(rewards)} rewards")
+    out = best_of_n(rows, seed=seed, n_resamples=n_resamples)
+    subsets = sorted({it.subset for it in items if it.subset is not None})
+    if subsets:
+        out["by_subset"] = {
+            s: best_of_n([r for r, it in zip(rows, items) if it.subset == s], seed=seed,
+                         n_resamples=n_resamples) for s in subsets}
     return out

@@ -129,3 +129,47 @@ def test_too_long_sequences_are_counted_in_eval(trained_rm, tmp_path, capsys):
     result = json.loads((out / "rm_eval.json").read_text())
     assert result["truncated_sequences"] == 2  # both sides of the long pair
     assert result["accuracy"]["n"] == 2
+
+
+def test_eval_rm_best_of_n_items_equal_direct_scoring(trained_rm, tmp_path, capsys):
+    """RewardBench-2-style items: the accuracy is the share of items whose chosen completion the
+    RM scores strictly highest, recomputed here from the RM's own scores one by one."""
+    from rlhf_eval.rm.scorer import RewardScorer
+
+    path, _ = trained_rm
+    items = [{"prompt": f"Question {k}:", "chosen": [" kind and clear"],
+              "rejected": [" rude", " lazy answer", " no"][: 1 + k % 3],
+              "subset": "odd" if k % 2 else "even"} for k in range(8)]
+    bon = tmp_path / "bon.jsonl"
+    bon.write_text("".join(json.dumps(r) + "\n" for r in items))
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
+    out = tmp_path / "ev"
+    assert main(["eval-rm", "--model", str(path), "--data", str(data), "--out", str(out),
+                 "--best-of-n", str(bon), "--n-resamples", "50"]) == 0
+    got = json.loads((out / "rm_eval.json").read_text())["best_of_n"]
+    scorer = RewardScorer(str(path), device="cpu")
+    hits = []
+    for r in items:
+        texts = r["chosen"] + r["rejected"]
+        s = [float(scorer.score([r["prompt"]], [t])[0]) for t in texts]
+        hits.append(s[0] > max(s[1:]))
+    assert got["value"] == pytest.approx(np.mean(hits))
+    assert got["n_items"] == 8 and got["chance"] == pytest.approx(
+        np.mean([1 / (2 + k % 3) for k in range(8)]))
+    assert set(got["by_subset"]) == {"odd", "even"}
+    assert "best-of-N" in capsys.readouterr().out
+
+
+def test_eval_rm_bad_best_of_n_item_names_file_line_field(trained_rm, tmp_path, capsys):
+    path, _ = trained_rm
+    bon = tmp_path / "bon.jsonl"
+    bon.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": ["b"]}) + "\n"
+                   + json.dumps({"prompt": "q", "chosen": "a", "rejected": []}) + "\n")
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
+    code = main(["eval-rm", "--model", str(path), "--data", str(data), "--out",
+                 str(tmp_path / "ev"), "--best-of-n", str(bon)])
+    err = capsys.readouterr().err
+    assert code == 2 and "bon.jsonl:2" in err and "'rejected'" in err
+    assert not (tmp_path / "ev").exists()
