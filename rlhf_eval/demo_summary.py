@@ -18,6 +18,10 @@ from typing import Any
 # [-1, 1] (3 systems: Kendall tau can only be -1, -1/3, 1/3 or 1), so it is not reported
 MIN_SYSTEMS = 5
 CURVE_METRICS = ("gold", "reward", "kl")
+# a checkpoint whose completions are mostly empty has stopped writing: its gold (an empty summary
+# scores 0) and its KL (the stop token is not a completion token) look good while the policy has
+# degenerated, so the summary says so instead of celebrating the gain
+DEGENERATE_EMPTY_SHARE = 0.5
 # aspects the terminal summary names (all of them are in the correlation files): the lab's
 # overall Likert rating and its gold reward; SummEval's four expert aspects
 SHOWN_ASPECTS = {"lab": ("overall", "gold")}
@@ -41,8 +45,10 @@ def checkpoint_curve(store_path: Path, seed: int = 0) -> list[dict[str, Any]]:
     try:
         scores = store.scores_frame()
         cks = store.checkpoints().sort_values("step")
+        gens = store.generations()
     finally:
         store.close()
+    by_ck = gens.groupby("checkpoint")
     scores = scores[scores["metric"].isin(CURVE_METRICS)]
     wide = scores.pivot_table(index=["checkpoint", "sample_id"], columns="metric",
                               values="value")
@@ -60,6 +66,10 @@ def checkpoint_curve(store_path: Path, seed: int = 0) -> list[dict[str, Any]]:
         for metric in CURVE_METRICS:
             if metric in own:
                 row[metric] = float(own[metric].mean())
+        if ck["checkpoint"] in by_ck.groups:   # what the policy writes, not only its scores
+            g = by_ck.get_group(ck["checkpoint"])
+            row["tokens"] = float(g["n_tokens"].mean())
+            row["empty_share"] = float((g["completion"].str.strip() == "").mean())
         for metric in ("gold", "reward"):
             if metric in own and metric in base:
                 shared = own.index.intersection(base.index)
@@ -148,6 +158,18 @@ def headline(out: Path, *, run: Path, rm_dir: Path, rm_eval_pairs: Path, corr: d
     return h
 
 
+def degeneration_warning(curve: list[dict]) -> list[str]:
+    """Lines that say when trained checkpoints mostly write nothing (reward hacking)."""
+    bad = [r for r in curve if r["step"] > 0
+           and r.get("empty_share", 0.0) >= DEGENERATE_EMPTY_SHARE]
+    if not bad:
+        return []
+    which = ", ".join(f"{r['checkpoint']} {r['empty_share']:.0%}" for r in bad)
+    return [f"  WARNING: empty completions: {which}. The policy learned to stop at once: the RM "
+            "scores an empty answer high, the gold reward scores it 0 and KL counts no token, "
+            "so these gains are reward hacking, not better summaries."]
+
+
 def _ci(d: dict, key: str, fmt: str = "+.3f") -> str:
     return (f"{d[key]:{fmt}} [{d[key + '_low']:{fmt}}, {d[key + '_high']:{fmt}}]"
             if key in d else "n/a")
@@ -171,6 +193,7 @@ def render(h: dict[str, Any], *, out: Path, run: Path, prompts_note: str = "") -
                           f"{r.get('reward', float('nan')):.2f}/{r.get('kl', float('nan')):.1f}"
                           for r in h["curve"])
         lines.append(f"  by step, gold/RM/KL  {steps}")
+        lines += degeneration_warning(h["curve"])
     else:
         lines.append("No trained checkpoint was evaluated: no PPO gain to show.")
     rm = h.get("rm")

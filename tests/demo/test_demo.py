@@ -144,3 +144,31 @@ def test_demo_gate_fails_when_the_last_checkpoint_loses_gold(demo, tmp_path):
     gates = json.loads((run / "report" / "report.json").read_text())["gates"]
     assert [g["gate"] for g in gates] == [GATE] and not gates[0]["passed"]
     assert gates[0]["ci_high"] < 0
+
+
+@pytest.mark.slow
+def test_summary_warns_when_checkpoints_write_nothing(demo, tmp_path):
+    """A last checkpoint whose completions are all empty (the RM's favourite on this lab: PPO
+    finds it) is called reward hacking in the summary, whatever its gold gain; the curve
+    records each checkpoint's empty share and mean length from the store."""
+    import shutil
+
+    from rlhf_eval.demo_summary import checkpoint_curve, degeneration_warning
+
+    out, _, _ = demo
+    store = tmp_path / "results.sqlite"
+    shutil.copy(out / "ppo" / "results.sqlite", store)
+    curve = checkpoint_curve(store)
+    assert all(0.0 <= r["empty_share"] <= 1.0 and r["tokens"] >= 0 for r in curve)
+    assert degeneration_warning(curve) == [] or any(r["empty_share"] >= 0.5 for r in curve)
+    con = sqlite3.connect(store)
+    with con:
+        con.execute("UPDATE generations SET completion = '', n_tokens = 0 "
+                    "WHERE checkpoint = 'checkpoint-4'")
+    con.close()
+    curve = checkpoint_curve(store)
+    last = curve[-1]
+    assert last["checkpoint"] == "checkpoint-4" and last["empty_share"] == 1.0
+    assert last["tokens"] == 0.0
+    lines = degeneration_warning(curve)
+    assert len(lines) == 1 and "checkpoint-4 100%" in lines[0] and "reward hacking" in lines[0]
