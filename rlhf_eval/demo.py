@@ -33,12 +33,14 @@ class DemoSizes:
     samples, PPO at beta 0.05 and temperature 0.7), shrunk to fit."""
 
     lab: tuple[str, ...] = ("--size", "demo")
-    # a short SFT: the policy still repeats, pads and runs long, which an RM can see and PPO
-    # can fix (from the 8-epoch policy even PPO on gold itself gained only +0.03)
-    # fp32 throughout: on this machine's CPU (AMD EPYC, no native bf16) bf16 autocast made a
-    # tiny-GPT-2 SFT step 7x slower (2.9 vs 0.41 s CPU, 16x200 tokens) and a MiniLM step more
-    # than 10x slower (fp32: 6.6 s CPU for 32x150), measured 22:06 UTC, load ~6
-    sft: tuple[str, ...] = ("--epochs", "1")
+    # 3 epochs of SFT (the lab recipe's policy, greedy gold 0.28): measured here, a 1-epoch
+    # policy (gold -0.76: it invents facts) made silence the easy win, and PPO learned to write
+    # nothing (100% empty completions by step 40: gold 0 and KL 0 looked like a +0.76 gain;
+    # demo_summary now flags it). fp32 throughout: on this machine's CPU (AMD EPYC, no native
+    # bf16) bf16 autocast made a tiny-GPT-2 SFT step 7x slower (2.9 vs 0.41 s CPU, 16x200
+    # tokens) and a MiniLM step more than 10x slower (fp32: 6.6 s CPU for 32x150), measured
+    # 22:06 UTC, load ~6
+    sft: tuple[str, ...] = ("--epochs", "3")
     # on-policy comparisons (InstructGPT): the lab's annotators label pairs of the SFT
     # policy's samples; an RM trained on reference perturbations only was at 0.62 on these
     collect: tuple[str, ...] = ("--n-prompts", "600", "--samples-per-prompt", "4",
@@ -46,8 +48,9 @@ class DemoSizes:
     collect_eval: tuple[str, ...] = ("--n-prompts", "200", "--samples-per-prompt", "4",
                                      "--pairs-per-prompt", "2")
     # MiniLM (the tiny GPT-2 RM stayed at chance on the lab pairs), short inputs
+    # (max-length 128: 16 of 1,129 on-policy training pairs had a side cut from the left)
     rm: tuple[str, ...] = ("--model", "minilm", "--epochs", "1", "--batch-size", "16",
-                           "--lr", "1e-4", "--max-length", "160")
+                           "--lr", "1e-4", "--max-length", "128")
     # 8 updates of 16 rollouts per batch of 32, as the lab recipe's 16 of 16 per 64; a higher
     # lr than its 1e-4 because the demo has ~1/10 of its rollouts
     ppo: tuple[str, ...] = ("--steps", "60", "--batch-size", "32", "--num-minibatches", "2",
