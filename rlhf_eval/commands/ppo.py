@@ -17,7 +17,7 @@ import argparse
 # flag -> PPOConfig field, for flags that map one to one
 _FLAGS = {"steps": int, "batch_size": int, "num_minibatches": int,
           "gradient_accumulation_steps": int, "ppo_epochs": int, "learning_rate": float,
-          "lr_schedule": str, "max_new_tokens": int, "temperature": float, "kl_coef": float,
+          "lr_schedule": str, "max_new_tokens": int, "min_new_tokens": int, "temperature": float, "kl_coef": float,
           "target_kl": float, "kl_estimator": str, "missing_eos_penalty": float, "save_every": int, "seed": int,
           "max_prompt_length": int, "vf_coef": float, "lam": float, "gamma": float}
 

@@ -88,6 +88,22 @@ def masked_logits(logits: torch.Tensor, temperature: float, pad_token_id: int) -
     return logits
 
 
+def block_early_eos(logits: torch.Tensor, eos_token_id: int, min_new_tokens: int,
+                    first: int = 0) -> torch.Tensor:
+    """``min_new_tokens`` (as HF ``generate`` has it): EOS cannot be drawn at completion
+    positions below ``min_new_tokens``. ``logits`` is (B, V) for position ``first`` or
+    (B, T, V) for positions ``first .. first + T - 1``; modified in place and returned. The
+    same mask must be applied wherever the sampled tokens' log-probs are computed (PPO), so
+    the policy is trained on the distribution it sampled from."""
+    if min_new_tokens <= first or eos_token_id >= logits.size(-1):
+        return logits
+    if logits.dim() == 2:
+        logits[:, eos_token_id] = float("-inf")
+    else:
+        logits[:, :min_new_tokens - first, eos_token_id] = float("-inf")
+    return logits
+
+
 def filter_top(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     """(B, V) logits with everything outside the top-k and the nucleus of mass ``top_p`` set to
     -inf (the token that crosses ``top_p`` is kept, as in Holtzman et al. 2020 and vLLM)."""
@@ -115,10 +131,11 @@ def sample_uniforms(seed: int, sample_id: str, n: int) -> np.ndarray:
 def sample(model, query: torch.Tensor, query_mask: torch.Tensor,
            uniforms: torch.Tensor | None = None, *, max_new_tokens: int | None = None,
            temperature: float = 1.0, eos_token_id: int, pad_token_id: int, top_k: int = 0,
-           top_p: float = 1.0) -> torch.Tensor:
+           top_p: float = 1.0, min_new_tokens: int = 0) -> torch.Tensor:
     """(B, T) new tokens for left-padded ``query`` (B, Tq), truncated after the first EOS and
     right-padded. With ``uniforms`` (B, T) in [0, 1): inverse-CDF sampling at ``temperature``,
-    T = ``uniforms.size(1)``; without: greedy (argmax), T = ``max_new_tokens``."""
+    T = ``uniforms.size(1)``; without: greedy (argmax), T = ``max_new_tokens``. EOS is not
+    drawn before ``min_new_tokens`` tokens (:func:`block_early_eos`)."""
     if uniforms is None and max_new_tokens is None:
         raise ConfigError("sample() needs uniforms (sampling) or max_new_tokens (greedy)")
     B, T = query.size(0), (uniforms.size(1) if uniforms is not None else max_new_tokens)
@@ -131,12 +148,15 @@ def sample(model, query: torch.Tensor, query_mask: torch.Tensor,
     tokens = torch.full((B, T), pad_token_id, dtype=torch.long, device=query.device)
     for t in range(T):
         if uniforms is not None:
-            lg = filter_top(masked_logits(logits, temperature, pad_token_id), top_k, top_p)
+            lg = block_early_eos(masked_logits(logits, temperature, pad_token_id),
+                                 eos_token_id, min_new_tokens, t)
+            lg = filter_top(lg, top_k, top_p)
             cdf = torch.softmax(lg, -1).cumsum(-1)
             u = uniforms[:, t:t + 1].to(cdf.device, cdf.dtype) * cdf[:, -1:]
             tok = torch.searchsorted(cdf, u).squeeze(1).clamp(max=cdf.size(-1) - 1)
         else:
-            tok = masked_logits(logits, 1.0, pad_token_id).argmax(-1)
+            tok = block_early_eos(masked_logits(logits, 1.0, pad_token_id), eos_token_id,
+                                  min_new_tokens, t).argmax(-1)
         tok = torch.where(done, torch.full_like(tok, pad_token_id), tok)
         tokens[:, t] = tok
         done |= tok == eos_token_id

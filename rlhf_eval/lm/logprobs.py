@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import ModelError
 from .encode import context_limit, encode_prompts, positions_from_mask
-from .generate import masked_logits
+from .generate import block_early_eos, masked_logits
 
 # Log-prob stored at padding positions: any finite value works because those positions are
 # masked out of every loss; TRL uses 1.0 so that a missing mask shows up as a positive KL.
@@ -37,12 +37,16 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 def response_logprobs(logits: torch.Tensor, response: torch.Tensor, mask: torch.Tensor, *,
-                      temperature: float, pad_token_id: int, entropy: bool = False):
+                      temperature: float, pad_token_id: int, entropy: bool = False,
+                      eos_token_id: int | None = None, min_new_tokens: int = 0):
     """Log-probs (B, T) of the response tokens from logits whose last T + 1 positions cover the
-    response, as the sampler saw them (temperature, pad masked); ``INVALID_LOGPROB`` outside
-    ``mask``. With ``entropy`` also the per-token entropy (B, T), else None."""
+    response, as the sampler saw them (temperature, pad masked, EOS blocked before
+    ``min_new_tokens``); ``INVALID_LOGPROB`` outside ``mask``. With ``entropy`` also the
+    per-token entropy (B, T), else None."""
     T = response.size(1)
     logits = masked_logits(logits[:, -(T + 1):-1], temperature, pad_token_id)
+    if eos_token_id is not None:
+        logits = block_early_eos(logits, eos_token_id, min_new_tokens)
     logp = logprobs_from_logits(logits, response)
     logp = torch.where(mask, logp, torch.full_like(logp, INVALID_LOGPROB))
     if not entropy:

@@ -243,7 +243,8 @@ class PPOTrainer:
         policy = self.policy
         with self._autocast():
             response = sample(policy, query, qmask, self._local(uniforms),
-                              temperature=cfg.temperature, eos_token_id=eos, pad_token_id=pad)
+                              temperature=cfg.temperature, eos_token_id=eos, pad_token_id=pad,
+                              min_new_tokens=cfg.min_new_tokens)
         lengths = ops.response_lengths(response, pad)
         mask = torch.arange(response.size(1), device=self.device)[None] < lengths[:, None]
         ids = torch.cat([query, response], 1)
@@ -281,7 +282,9 @@ class PPOTrainer:
 
     def _response_logprobs(self, logits, response, mask, entropy: bool = False):
         return response_logprobs(logits, response, mask, temperature=self.cfg.temperature,
-                                 pad_token_id=self.tok.pad_token_id, entropy=entropy)
+                                 pad_token_id=self.tok.pad_token_id, entropy=entropy,
+                                 eos_token_id=self.tok.eos_token_id,
+                                 min_new_tokens=self.cfg.min_new_tokens)
 
     # -------------------------------------------------------------------------- advantages
 

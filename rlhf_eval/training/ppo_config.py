@@ -24,6 +24,9 @@ class PPOConfig:
     max_grad_norm: float | None = 1.0   # None: no clipping
     # --- sampling
     max_new_tokens: int = 24
+    # EOS is not sampled (nor scored) before this many tokens: a policy cannot learn to answer
+    # with nothing when an RM likes empty answers (the demo's 1-epoch policy did, measured)
+    min_new_tokens: int = 0
     temperature: float = 0.7            # also divides the reference logits (Huang et al. detail)
     max_prompt_length: int | None = None  # None: the context limit minus max_new_tokens
     # --- reward
@@ -70,6 +73,9 @@ class PPOConfig:
         from ..models import check_attention
 
         check_attention(self.attention)
+        if not 0 <= self.min_new_tokens < self.max_new_tokens:
+            raise ConfigError(f"min_new_tokens: expected 0 <= min_new_tokens < max_new_tokens "
+                              f"({self.max_new_tokens}), found {self.min_new_tokens}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature: expected > 0, found {self.temperature}")
 
