@@ -36,10 +36,11 @@ class DemoSizes:
     # 3 epochs of SFT (the lab recipe's policy, greedy gold 0.28): measured here, a 1-epoch
     # policy (gold -0.76: it invents facts) made silence the easy win, and PPO learned to write
     # nothing (100% empty completions by step 40: gold 0 and KL 0 looked like a +0.76 gain;
-    # demo_summary now flags it). fp32 throughout: on this machine's CPU (AMD EPYC, no native
-    # bf16) bf16 autocast made a tiny-GPT-2 SFT step 7x slower (2.9 vs 0.41 s CPU, 16x200
-    # tokens) and a MiniLM step more than 10x slower (fp32: 6.6 s CPU for 32x150), measured
-    # 22:06 UTC, load ~6
+    # demo_summary now flags it). fp32 throughout, the choice that is never slow: on an
+    # AVX2-only AMD EPYC (no bf16 instructions) bf16 autocast made a tiny-GPT-2 SFT step 7x
+    # slower (2.9 vs 0.41 s CPU, 16x200 tokens) and a MiniLM step more than 10x slower; on an
+    # EPYC with AVX512-BF16 a MiniLM training step (32x128) was 1.55x faster in bf16 (4.1 vs
+    # 6.7 s, 1 thread, load 2-3). The machines these run on differ; fp32 results also do not.
     sft: tuple[str, ...] = ("--epochs", "3")
     # on-policy comparisons (InstructGPT): the lab's annotators label pairs of the SFT
     # policy's samples; an RM trained on reference perturbations only was at 0.62 on these
