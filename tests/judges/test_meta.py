@@ -61,7 +61,9 @@ def test_summeval_pairs_expert_mean_decides():
 
     table = summeval_table()
     pairs = summeval_pairs(table, max_inputs=2)
-    assert len(pairs) == 2 * 120                       # 16 systems: 120 pairs per document
+    # 16 systems: 120 pairs per document, less those whose two summaries are the same text
+    assert len(pairs) + pairs.attrs["identical_skipped"] == 2 * 120
+    assert pairs.attrs["identical_skipped"] == 1
     overall = table[list(SUMMEVAL_ASPECTS)].mean(axis=1)
     for r in pairs.sample(40, random_state=0).itertuples():
         a, b = round(overall[r.row_a], 9), round(overall[r.row_b], 9)
@@ -92,3 +94,18 @@ def test_judge_cli_bad_pairs_file(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "p.jsonl:2" in r.stderr and "field 'b'" in r.stderr
+
+
+def test_summeval_pairs_leave_out_identical_summaries():
+    """Two systems with the same text are no pair (SummEval has such copies, rated apart);
+    found by `judge --summeval` over 25 documents, which stopped with 'both responses are
+    identical'."""
+    import pandas as pd
+
+    table = pd.DataFrame({"doc_id": ["d"] * 3, "source": ["s"] * 3, "system": ["A", "B", "C"],
+                          "output": ["same text", "same text ", "other"],
+                          "coherence": [1, 2, 3], "consistency": [1, 2, 3],
+                          "fluency": [1, 2, 3], "relevance": [1, 2, 3]})
+    pairs = summeval_pairs(table)
+    assert len(pairs) == 2 and pairs.attrs["identical_skipped"] == 1
+    assert all(a.strip() != b.strip() for a, b in zip(pairs["output_a"], pairs["output_b"]))

@@ -135,7 +135,9 @@ def summeval_pairs(table: pd.DataFrame, *, aspect: str = "overall", max_inputs: 
     """Two systems' summaries of one document per row, the expert mean deciding (``overall`` =
     the mean of the four aspects; equal means are a tie): ``input, source, system_a, system_b,
     row_a, row_b, output_a, output_b, human``. ``pairs_per_input`` draws that many of the
-    document's system pairs (seeded); ``max_inputs`` keeps the first documents."""
+    document's system pairs (seeded); ``max_inputs`` keeps the first documents. Two systems
+    that wrote the same text are not a pair (no judge can separate them, though SummEval's
+    experts rated the copies separately); their number is ``frame.attrs["identical_skipped"]``."""
     from ..correlation_inputs import SUMMEVAL_ASPECTS
 
     if aspect == "overall":
@@ -147,10 +149,14 @@ def summeval_pairs(table: pd.DataFrame, *, aspect: str = "overall", max_inputs: 
                         field="aspect")
     rng = np.random.default_rng(seed)
     docs = list(dict.fromkeys(table["doc_id"]))[:max_inputs]
-    parts = []
+    parts, identical = [], 0
+    outputs = table["output"].to_numpy()
     for doc in docs:
         rows = np.flatnonzero(table["doc_id"].to_numpy() == doc)
         pairs = list(itertools.combinations(rows, 2))
+        distinct = [(a, b) for a, b in pairs if outputs[a].strip() != outputs[b].strip()]
+        identical += len(pairs) - len(distinct)
+        pairs = distinct
         if pairs_per_input is not None and pairs_per_input < len(pairs):
             pairs = [pairs[k] for k in sorted(rng.choice(len(pairs), pairs_per_input,
                                                          replace=False))]
@@ -163,5 +169,7 @@ def summeval_pairs(table: pd.DataFrame, *, aspect: str = "overall", max_inputs: 
                           "output_a": table["output"].iat[ra], "output_b": table["output"].iat[rb],
                           "human": "a" if sa > sb else "b" if sb > sa else "tie"})
     if not parts:
-        raise DataError("no SummEval document has two summaries", field="doc_id")
-    return pd.DataFrame(parts)
+        raise DataError("no SummEval document has two different summaries", field="doc_id")
+    frame = pd.DataFrame(parts)
+    frame.attrs["identical_skipped"] = identical
+    return frame

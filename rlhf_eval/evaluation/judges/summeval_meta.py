@@ -121,6 +121,9 @@ def summeval_meta(config: SummEvalMetaConfig, *, store, cache_dir: str) -> dict:
                            pairs_per_input=config.pairs_per_input, seed=config.seed)
     judges = score_verdicts(table, pairs, config, cache_dir=cache_dir)
     bias, signatures, notes = {}, {}, []
+    if pairs.attrs.get("identical_skipped"):
+        notes.append(f"{pairs.attrs['identical_skipped']} system pair(s) left out: the two "
+                     "systems wrote the same text (no judge can separate them)")
     if config.llm:
         for frame, judge in llm_judgments(pairs, config, store=store):
             judges[judge.name] = frame["verdict"].to_numpy(dtype=object)
