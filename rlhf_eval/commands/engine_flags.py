@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-ENGINE_CHOICES = ("hf", "vllm", "openai")
+from ..lm.engines import ENGINES as ENGINE_CHOICES  # torch-free
 # flag destination -> engine constructor argument (EvalConfig.engine_options, make_engine)
 ENGINE_FLAGS = {"base_url": "base_url", "api_key_env": "api_key_env",
                 "concurrency": "concurrency", "request_timeout": "timeout",

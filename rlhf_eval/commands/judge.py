@@ -74,12 +74,16 @@ def _judge_pairs(args, store) -> tuple[dict, str]:
     rows = read_comparisons(args.pairs, args.layout)
     from .engine_flags import engine_options
 
+    template = load_template(args.template or "pairwise", kind="pairwise")
     engine = make_engine(args.engine, args.llm, batch_size=args.batch_size,
                          engine_options=engine_options(args))
-    judge = PairwiseJudge(engine, load_template(args.template or "pairwise", kind="pairwise"),
-                          JudgeSettings(mode=args.mode, max_field_chars=args.max_field_chars))
-    frame = judge.judge([PairItem(r["id"], r["prompt"], r["a"], r["b"]) for r in rows],
-                        store=store)
+    try:
+        judge = PairwiseJudge(engine, template, JudgeSettings(
+            mode=args.mode, max_field_chars=args.max_field_chars))
+        frame = judge.judge([PairItem(r["id"], r["prompt"], r["a"], r["b"]) for r in rows],
+                            store=store)
+    finally:
+        engine.close()
     human = [r.get("winner") for r in rows]
     has_human = all(h is not None for h in human)
     rep = bias_report(frame["first_ab"], frame["first_ba"], frame["verdict"], frame["len_a"],
@@ -113,6 +117,12 @@ def run(args) -> int:
 
     from ..io import atomic_write
     from .engine_flags import engine_options
+
+    if not args.llm and (args.engine != "hf" or engine_options(args)):
+        from ..errors import ConfigError
+
+        raise ConfigError("--engine and its options (--base-url, ...) choose the LLM judge's "
+                          "engine: pass --llm MODEL too")
     from ..store import ResultsStore
 
     t0 = time.perf_counter()
@@ -133,7 +143,11 @@ def run(args) -> int:
                 max_field_chars=args.max_field_chars, batch_size=args.batch_size,
                 n_resamples=args.n_resamples, confidence=args.confidence)
             res = summeval_meta(config, store=store, cache_dir=str(out / "cache"))
-            opts = [("--llm", args.llm), ("--rm", args.rm), ("--metrics", args.metrics),
+            engine_flags = [] if not args.llm else [
+                ("--engine", args.engine), ("--base-url", args.base_url),
+                ("--template", args.template), ("--mode", args.mode)]
+            opts = [("--llm", args.llm), *engine_flags, ("--rm", args.rm),
+                    ("--metrics", args.metrics),
                     ("--max-inputs", args.max_inputs),
                     ("--pairs-per-input", args.pairs_per_input),
                     ("--max-field-chars", args.max_field_chars), ("--out", args.out)]

@@ -51,7 +51,11 @@ def run(args) -> int:
     from ..evaluation.winrate import baseline_pairs, human_winrate_rows
     from ..io import atomic_write
     from ..store import BASELINE, open_store
+    from .engine_flags import engine_options
 
+    if not args.llm and (args.engine != "hf" or engine_options(args)):
+        raise ConfigError("--engine and its options (--base-url, ...) choose the LLM judge's "
+                          "engine: pass --llm MODEL too")
     store = open_store(args.run)
     try:
         names = list(store.runs()["run"])
@@ -78,15 +82,17 @@ def run(args) -> int:
             from ..evaluation.judges.engine import make_engine
             from ..evaluation.judges.llm import JudgeSettings, PairwiseJudge
             from ..evaluation.judges.templates import load_template
-            from .engine_flags import engine_options
 
+            template = load_template(args.template, kind="pairwise")
             engine = make_engine(args.engine, args.llm, batch_size=args.batch_size,
                                  engine_options=engine_options(args))
-            judge = PairwiseJudge(engine, load_template(args.template, kind="pairwise"),
-                                  JudgeSettings(mode=args.mode,
-                                                max_field_chars=args.max_field_chars))
-            llm_rows, frames = jr.llm_winrates(judge, gens, run=run_name, pairs=pairs,
-                                               store=store, **kw)
+            try:
+                judge = PairwiseJudge(engine, template, JudgeSettings(
+                    mode=args.mode, max_field_chars=args.max_field_chars))
+                llm_rows, frames = jr.llm_winrates(judge, gens, run=run_name, pairs=pairs,
+                                                   store=store, **kw)
+            finally:
+                engine.close()
             store.replace_winrates(run_name, llm_rows)
             if args.baseline == "sft":
                 tab = jr.judge_strengths(frames, anchor=BASELINE,

@@ -126,8 +126,9 @@ def test_inprocess_vllm_engine_lora_sweep_one_base_load(world, vllm_inprocess, h
             assert abs(a - b) < 1e-3 * max(1.0, abs(b)), (row_v, row_h)
     # an LLM judge on the same running engine (LMEngineJudge) gives the hf judge's
     # probabilities of both orders combined (issue 17)
-    assert len(out["judged_vllm"]) == len(out["judged_hf"]) == 6
-    for v, h in zip(out["judged_vllm"], out["judged_hf"]):
+    assert len(out["judged_vllm"]) == len(out["judged_hf"]) == len(out["judged_fresh"]) == 6
+    for v, h in [*zip(out["judged_vllm"], out["judged_hf"]),
+                 *zip(out["judged_fresh"], out["judged_hf"])]:
         assert abs(v[0] - h[0]) < 1e-3 and abs(v[1] - h[1]) < 1e-3, (v, h)
         if abs(h[0] - h[1]) > 1e-2:
             assert v[3] == h[3], (v, h)

@@ -42,8 +42,16 @@ def main(world_json: str, store: str, out_path: str) -> None:
     from rlhf_eval.evaluation.judges.engine import make_engine
 
     judged_hf = judge_probs(make_engine("hf", world["sft"], device="cpu"), world)
+    # a judge's own vllm engine, started fresh (LoRA off for prompt log-probs from the start)
+    fresh = make_engine("vllm", world["sft"],
+                        engine_options={"llm_kwargs": {"max_model_len": 256}})
+    try:
+        judged_fresh = judge_probs(fresh, world)
+    finally:
+        fresh.close()
     json.dump({"report": report, "rows": rows, "lp_vllm": lp_vllm, "lp_hf": lp_hf,
-               "judged_vllm": judged_vllm, "judged_hf": judged_hf}, open(out_path, "w"))
+               "judged_vllm": judged_vllm, "judged_hf": judged_hf,
+               "judged_fresh": judged_fresh}, open(out_path, "w"))
 
 
 # short enough for the tiny model's 256-token context
@@ -57,8 +65,8 @@ def judge_probs(engine, world) -> list:
     from rlhf_eval.evaluation.judges.llm import JudgeSettings, PairItem, PairwiseJudge
     from rlhf_eval.evaluation.judges.templates import Template
 
-    if engine.name == "vllm":
-        engine = LMEngineJudge(engine, world["sft"])
+    if engine.name == "vllm" and not isinstance(engine, LMEngineJudge):
+        engine = LMEngineJudge(engine, world["sft"])   # the suite's running engine
     template = Template("tiny", "pairwise", JUDGE_TEMPLATE, ("A", "B", "C"))
     texts = [s["prompt"] for s in world["samples"]]
     items = [PairItem(f"i{k}", texts[k], texts[k + 1][-40:], texts[k + 2][:30])

@@ -45,3 +45,30 @@ def test_judge_cli_openai_dead_endpoint_exit_code(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and url in err and "connection refused" in err
     assert not (tmp_path / "out" / "verdicts.jsonl").exists()
+
+
+def test_judge_on_the_lm_engine_layer_equals_the_hf_judge(tmp_path):
+    """LMEngineJudge over the runtime layer's hf engine gives the in-process hf judge's option
+    log-probs, also when the prompt ends in a space that the option's token absorbs
+    ("Better: " + "A" -> " A" in a BPE vocabulary): there the option's span after the prompt
+    is empty, and summing it used to give every option log-prob 0 (a silent 'A' verdict)."""
+    import numpy as np
+
+    from rlhf_eval.evaluation.judges.engine import LMEngineJudge
+    from rlhf_eval.lm.engines import get_engine
+    from rlhf_eval.models import TinyModelConfig, build_tiny_causal_lm, train_bpe_tokenizer
+
+    corpus = ["Which is better? Better: A", "Better: B is fine", "Better: C maybe"] * 20
+    tok = train_bpe_tokenizer(corpus, vocab_size=300)
+    assert len(tok("Better: ")["input_ids"]) >= len(tok("Better: A")["input_ids"])  # merged
+    model = build_tiny_causal_lm(tok, TinyModelConfig(arch="llama", max_positions=256))
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    prompts = ["Which is better? Better: ", "Which is better?\nBetter:"]
+    want = make_engine("hf", str(tmp_path / "m"), device="cpu").option_logprobs(
+        prompts, ["A", "B", "C"])
+    judge = LMEngineJudge(get_engine("hf", device="cpu"), str(tmp_path / "m"))
+    got = judge.option_logprobs(prompts, ["A", "B", "C"])
+    assert np.all(got < 0) and np.allclose(got, want, atol=1e-5), (got, want)
+    assert judge.signature().startswith("hf:torch=")
+    judge.close()   # borrowed engine: left open for its owner

@@ -37,6 +37,9 @@ class JudgeEngine(Protocol):
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
         """Greedy reply text per prompt."""
 
+    def close(self) -> None:
+        """Free the model (an in-process vLLM engine holds its memory until then)."""
+
 
 @dataclass(frozen=True)
 class HFEngineConfig:
@@ -157,6 +160,9 @@ class HFEngine:
                                batch_size=self.config.batch_size,
                                max_prompt_tokens=self.config.max_prompt_tokens)
 
+    def close(self) -> None:
+        self.model = None
+
 
 class LMEngineJudge:
     """A judge on a generation engine of :mod:`rlhf_eval.lm.engines` (``vllm`` or ``openai``).
@@ -179,11 +185,13 @@ class LMEngineJudge:
 
         from ...lm.engines import ModelRef, get_engine
 
-        if isinstance(engine, str):
+        self._owns = isinstance(engine, str)   # close only an engine built here
+        if self._owns:
             engine = get_engine(engine, **(engine_options or {}))
         self.engine, self.name = engine, engine.name
         self.model_id = model
         self.batch_size, self.max_prompt_tokens = batch_size, max_prompt_tokens
+        self.n_truncated = 0
         # vllm loads any folder or hub id; openai: a local folder, else a served name
         files = self.name == "vllm" or Path(model).is_dir()
         self.tokenizer = None
@@ -195,16 +203,19 @@ class LMEngineJudge:
         self.model = ModelRef(model, path=model if files else None,
                               served_name=None if files else model, tokenizer=self.tokenizer)
         self.engine.check(self.model)   # fail fast: a bad endpoint or an unserved model
-        self.n_truncated = 0
         self._signature = None
 
     def signature(self) -> str:
         if self._signature is None:
             from ..model_metrics import path_fingerprint
 
+            # where the answers come from: a served name says little without the server's URL,
+            # and vLLM's own settings (dtype, quantization) change the numbers
+            where = {"openai": getattr(self.engine, "base_url", ""),
+                     "vllm": repr(sorted(getattr(self.engine, "llm_kwargs", {}).items()))}
             self._signature = (f"{self.name}:{self.engine.version()}|model="
-                               f"{path_fingerprint(self.model_id)}|max_prompt="
-                               f"{self.max_prompt_tokens}")
+                               f"{path_fingerprint(self.model_id)}|at={where.get(self.name, '')}"
+                               f"|max_prompt={self.max_prompt_tokens}")
         return self._signature
 
     def render(self, prompt: str):
@@ -214,7 +225,12 @@ class LMEngineJudge:
         from ...lm.chat import render
 
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        return render(self.tokenizer, prompt, chat_template="tokenizer" if has_template else None)
+        text = render(self.tokenizer, prompt, chat_template="tokenizer" if has_template else None)
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) > self.max_prompt_tokens:   # cut from the left, as the hf judge does
+            self.n_truncated += 1
+            text = self.tokenizer.decode(ids[-self.max_prompt_tokens:])
+        return text
 
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str]) -> np.ndarray:
         if not self.supports_logprobs:
@@ -234,10 +250,11 @@ class LMEngineJudge:
         return [c.text for c in outs]
 
     def close(self) -> None:
-        self.engine.close()
+        if self._owns:
+            self.engine.close()
 
 
-ENGINES = ("hf", "vllm", "openai")
+from ...lm.engines import ENGINES  # noqa: E402  (torch-free: the one list of engine names)
 
 
 def make_engine(engine: str, model: str, *, engine_options: dict | None = None,

@@ -84,16 +84,13 @@ def score_verdicts(table: pd.DataFrame, pairs: pd.DataFrame, config: SummEvalMet
     return out
 
 
-def llm_judgments(pairs: pd.DataFrame, config: SummEvalMetaConfig, *, store):
+def llm_judgments(pairs: pd.DataFrame, config: SummEvalMetaConfig, *, store, engine):
     """``[(frame, judge)]``: the LLM judge's per-pair frame (:meth:`PairwiseJudge.judge`) under
     each verdict rule that applies (log-prob mode: 'argmax' over a/b/tie and 'ab', P(a over b)
     without the tie label; both from the same cached answers), and the judge."""
-    from .engine import make_engine
     from .llm import JudgeSettings, PairItem, PairwiseJudge
     from .templates import load_template
 
-    engine = make_engine(config.engine, config.llm, batch_size=config.batch_size,
-                         engine_options=config.engine_options)
     template = load_template(config.template, kind="pairwise")
     items = [PairItem(f"{r.input}|{r.system_a}|{r.system_b}", r.source, r.output_a, r.output_b)
              for r in pairs.itertuples()]
@@ -113,19 +110,35 @@ def llm_judgments(pairs: pd.DataFrame, config: SummEvalMetaConfig, *, store):
 def summeval_meta(config: SummEvalMetaConfig, *, store, cache_dir: str) -> dict:
     """``{"pairs", "table", "bias", "signatures", "notes"}`` for the config (see module doc)."""
     from .. import correlation_inputs as ci
-    from .meta import meta_table, summeval_pairs
-    from .stats import bias_report
+    from .meta import summeval_pairs
 
     table = ci.summeval_table(config.summeval_path)
     pairs = summeval_pairs(table, aspect=config.aspect, max_inputs=config.max_inputs,
                            pairs_per_input=config.pairs_per_input, seed=config.seed)
+    engine = None
+    if config.llm:   # first: a bad model or endpoint fails before minutes of metric scoring
+        from .engine import make_engine
+
+        engine = make_engine(config.engine, config.llm, batch_size=config.batch_size,
+                             engine_options=config.engine_options)
+    try:
+        return _meta(config, table, pairs, engine, store=store, cache_dir=cache_dir)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _meta(config, table, pairs, engine, *, store, cache_dir) -> dict:
+    from .meta import meta_table
+    from .stats import bias_report
+
     judges = score_verdicts(table, pairs, config, cache_dir=cache_dir)
     bias, signatures, notes = {}, {}, []
     if pairs.attrs.get("identical_skipped"):
         notes.append(f"{pairs.attrs['identical_skipped']} system pair(s) left out: the two "
                      "systems wrote the same text (no judge can separate them)")
     if config.llm:
-        for frame, judge in llm_judgments(pairs, config, store=store):
+        for frame, judge in llm_judgments(pairs, config, store=store, engine=engine):
             judges[judge.name] = frame["verdict"].to_numpy(dtype=object)
             signatures[judge.name] = judge.signature + f"|verdict={judge.settings.verdict}"
             bias[judge.name] = bias_report(

@@ -33,6 +33,37 @@ class EngineError(RlhfEvalError, RuntimeError):
     """An engine or endpoint that cannot do what was asked; one line: where and why."""
 
 
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """``prompt``'s token ids with the tokenizer's special tokens, unless the text already
+    starts with BOS (a chat template wrote it: no second one), and no trailing EOS (a prompt
+    is not finished text)."""
+    bos = getattr(tokenizer, "bos_token", None)
+    special = not (bos and prompt.startswith(bos))
+    ids = list(tokenizer(prompt, add_special_tokens=special)["input_ids"])
+    if ids and ids[-1] == getattr(tokenizer, "eos_token_id", None):
+        ids = ids[:-1]
+    return ids
+
+
+def option_ids(tokenizer, prompt: str, option: str) -> list[int]:
+    """The token ids of ``option`` continuing ``prompt``: the tail of ``prompt + option``
+    tokenized together when the prompt's own ids are its prefix, else (the option merged with
+    the prompt's last token, e.g. ``"Answer: "`` + ``"A"`` -> ``" A"``) the option tokenized
+    on its own. Never empty: an empty span would give every option log-prob 0."""
+    own = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    joint = tokenizer(prompt + option, add_special_tokens=False)["input_ids"]
+    if joint[:len(own)] == own and len(joint) > len(own):
+        ids = joint[len(own):]
+    else:
+        ids = tokenizer(option, add_special_tokens=False)["input_ids"]
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if ids and ids[-1] == eos:
+        ids = ids[:-1]
+    if not ids:
+        raise EngineError(f"option {option!r} encodes to no token after the prompt")
+    return list(ids)
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What to generate with. ``path``: a local folder or hub id (hf/vllm load it; ``openai``

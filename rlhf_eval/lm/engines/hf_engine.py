@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from .base import Completion, Engine, EngineError, ModelRef
+from .base import Completion, Engine, EngineError, ModelRef, option_ids, prompt_ids
 
 
 def _adapter_base(path: str) -> str | None:
@@ -149,15 +149,10 @@ class HFEngine(Engine):
         out = []
         with torch.inference_mode():
             for prompt, opts in zip(prompts, options):
-                p_ids = tok(prompt)["input_ids"]
-                if p_ids and p_ids[-1] == tok.eos_token_id:
-                    p_ids = p_ids[:-1]
+                p_ids = prompt_ids(tok, prompt)
                 row = []
                 for opt in opts:
-                    o_ids = tok(prompt + opt)["input_ids"][len(p_ids):]
-                    if o_ids and o_ids[-1] == tok.eos_token_id:
-                        o_ids = o_ids[:-1]
-                    x = torch.tensor([p_ids + o_ids], device=dev)
+                    x = torch.tensor([p_ids + option_ids(tok, prompt, opt)], device=dev)
                     logp = torch.log_softmax(lm(input_ids=x).logits[0, :-1].float(), -1)
                     tgt = x[0, 1:]
                     lp = logp.gather(-1, tgt[:, None])[:, 0][len(p_ids) - 1:]

