@@ -7,7 +7,7 @@ checkpoint -> correlation analysis (lab and SummEval) -> report. Each stage prin
 terminal. The end is a short summary: gold and RM-score gains with 95% intervals, KL, the RM's
 accuracy, the metrics that agree best with human ratings, and where everything is.
 
-  rlhf-eval demo                 # < 10 minutes on 2 CPU cores, into runs/demo
+  rlhf-eval demo                 # ~10-11 minutes on 2 CPU cores, into runs/demo
   rlhf-eval demo --fast          # < 2 minutes, smaller everything (used by the tests)
 """
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Analyse a reward model on preference pairs: accuracy with a bootstrap interval, per
 subset/category (RewardBench section scores), calibration (reliability table, ECE), length bias
 (beside the always-pick-the-longer-answer baseline), agreement with each annotator, accuracy
-against a gold reward where pairs carry one (the lab), and reward distributions.
+against a gold reward where pairs carry one (the lab), reward distributions, log loss/Brier,
+margins; with --best-of-n, RewardBench-2-style items (one chosen among several rejected).
 
 Examples:
   rlhf-eval eval-rm --model runs/rm --data runs/lab/pairs_test.jsonl --out runs/rm/eval
   rlhf-eval eval-rm --model runs/rm --data hh.jsonl.gz --adapter hh-rlhf --out eval/
+  rlhf-eval eval-rm --model runs/rm --data pairs.jsonl --best-of-n bon.jsonl --out eval/
 
 Writes OUT/rm_eval.json, OUT/rm_eval.csv (tidy table) and OUT/pair_scores.jsonl.
 """
@@ -60,7 +62,7 @@ def run(args) -> int:
     if args.best_of_n:   # read (and refused when bad) before any model is loaded
         from ..evaluation.reward_analysis import read_best_of_n
 
-        bon_items = read_best_of_n(args.best_of_n)
+        bon_items, bon_skipped = read_best_of_n(args.best_of_n)
     scorer = RewardScorer(args.model, device=args.device, batch_size=args.batch_size,
                           max_length=args.max_length, bf16=args.bf16,
                           progress=not args.no_progress)
@@ -74,6 +76,7 @@ def run(args) -> int:
                                    [c for it in bon_items for c in it.completions])
         bon = best_of_n_report(bon_items, bon_rewards, seed=args.seed,
                                n_resamples=args.n_resamples)
+        bon["skipped_multi_chosen"] = bon_skipped
         analysis.best_of_n = bon
     out = Path(args.out)
     result = {"model": args.model, "data": args.data, "signature": scorer.signature,
@@ -93,7 +96,9 @@ def run(args) -> int:
     if bon_items is not None:
         b = analysis.best_of_n
         print(f"  best-of-N        {b['value']:.4f} [{b['ci_low']:.4f}, {b['ci_high']:.4f}] "
-              f"(n={b['n_items']} items)   chance {b['chance']:.3f}")
+              f"(n={b['n_items']} items)   chance {b['chance']:.3f}"
+              + (f"; {b['skipped_multi_chosen']} item(s) with several chosen skipped"
+                 if b["skipped_multi_chosen"] else ""))
     if analysis.gold and analysis.gold.get("n"):
         print(f"  vs gold          {_fmt(analysis.gold)}")
     print(f"eval-rm: wrote {out / 'rm_eval.json'}, {out / 'rm_eval.csv'}")

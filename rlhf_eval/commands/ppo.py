@@ -17,8 +17,9 @@ import argparse
 # flag -> PPOConfig field, for flags that map one to one
 _FLAGS = {"steps": int, "batch_size": int, "num_minibatches": int,
           "gradient_accumulation_steps": int, "ppo_epochs": int, "learning_rate": float,
-          "lr_schedule": str, "max_new_tokens": int, "min_new_tokens": int, "temperature": float, "kl_coef": float,
-          "target_kl": float, "kl_estimator": str, "missing_eos_penalty": float, "save_every": int, "seed": int,
+          "lr_schedule": str, "max_new_tokens": int, "min_new_tokens": int,
+          "temperature": float, "kl_coef": float, "target_kl": float, "kl_estimator": str,
+          "missing_eos_penalty": float, "save_every": int, "seed": int,
           "max_prompt_length": int, "vf_coef": float, "lam": float, "gamma": float}
 
 
@@ -49,8 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..threads import add_threads_argument
 
     add_threads_argument(parser)  # recorded in run.json (torch_threads)
+    helps = {"min_new_tokens": "PPO rollouts may not end (EOS) before this many tokens "
+                               "(default 0; training only, eval samples without it)"}
     for name, typ in _FLAGS.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
+        parser.add_argument("--" + name.replace("_", "-"), type=typ, default=None,
+                            help=helps.get(name))
 
 
 def _gold_fn(mode: str, prompts: list[str]):

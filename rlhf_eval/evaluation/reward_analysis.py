@@ -357,14 +357,16 @@ class BestOfNItem:
     subset: str | None = None
 
 
-def read_best_of_n(source, *, split: str | None = None) -> list[BestOfNItem]:
+def read_best_of_n(source, *, split: str | None = None) -> tuple[list[BestOfNItem], int]:
     """RewardBench-2-style items, one per record: ``prompt``, ``chosen`` (a string, or a list
     holding one string) and ``rejected`` (a non-empty list of strings), optional ``subset``.
-    Any readable source (JSONL, JSON, CSV, Parquet, a saved dataset); a bad record raises a
-    DataError naming the file, the line and the field."""
+    JSONL, JSON or Parquet (lists need a format that has them), or a saved dataset; a bad
+    record raises a DataError naming the file, the line and the field. Returns the items and
+    the number of records skipped because they have several chosen completions (RewardBench
+    2's Ties subset, which is scored by another rule)."""
     from ..io import iter_rows
 
-    items = []
+    items, multi_chosen = [], 0
     for label, line, unit, rec in iter_rows(source, split=split):
         def bad(msg: str, field: str):
             return DataError(msg, path=label, line=line, field=field, unit=unit)
@@ -372,6 +374,10 @@ def read_best_of_n(source, *, split: str | None = None) -> list[BestOfNItem]:
         prompt, chosen, rejected = rec.get("prompt"), rec.get("chosen"), rec.get("rejected")
         if not isinstance(prompt, str):
             raise bad("expected a string", "prompt")
+        if isinstance(chosen, list) and len(chosen) > 1 and \
+                all(isinstance(c, str) for c in chosen):
+            multi_chosen += 1
+            continue
         if isinstance(chosen, list) and len(chosen) == 1:
             chosen = chosen[0]
         if not isinstance(chosen, str):
@@ -383,8 +389,9 @@ def read_best_of_n(source, *, split: str | None = None) -> list[BestOfNItem]:
         items.append(BestOfNItem(prompt, (chosen, *rejected),
                                  None if subset is None else str(subset)))
     if not items:
-        raise DataError("no best-of-N items", path=str(source))
-    return items
+        raise DataError("no best-of-N items (records with several chosen completions are "
+                        "skipped)", path=str(source))
+    return items, multi_chosen
 
 
 def best_of_n_report(items: Sequence[BestOfNItem], rewards: Sequence[float], *, seed: int = 0,
@@ -395,8 +402,8 @@ def best_of_n_report(items: Sequence[BestOfNItem], rewards: Sequence[float], *, 
     for it in items:
         rows.append(list(rewards[k:k + len(it.completions)]))
         k += len(it.completions)
-    if k != len(rewards):
-        raise DataError(f"{k} completions but {len(rewards)} rewards")
+    if k != len(rewards):   # a caller's bug, not bad input
+        raise RuntimeError(f"{k} completions but {len(rewards)} rewards")
     out = best_of_n(rows, seed=seed, n_resamples=n_resamples)
     subsets = sorted({it.subset for it in items if it.subset is not None})
     if subsets:

@@ -24,8 +24,10 @@ class PPOConfig:
     max_grad_norm: float | None = 1.0   # None: no clipping
     # --- sampling
     max_new_tokens: int = 24
-    # EOS is not sampled (nor scored) before this many tokens: a policy cannot learn to answer
-    # with nothing when an RM likes empty answers (the demo's 1-epoch policy did, measured)
+    # EOS is not sampled (nor scored) before this many tokens in PPO's rollouts, as HF
+    # generate's min_new_tokens: rollouts cannot be empty when an RM likes empty answers (the
+    # demo's 1-epoch policy learned to write nothing). Training only: `eval` samples without
+    # it, and a policy trained with it can still stop early there (measured: half empty).
     min_new_tokens: int = 0
     temperature: float = 0.7            # also divides the reference logits (Huang et al. detail)
     max_prompt_length: int | None = None  # None: the context limit minus max_new_tokens

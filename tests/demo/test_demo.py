@@ -153,14 +153,13 @@ def test_summary_warns_when_checkpoints_write_nothing(demo, tmp_path):
     records each checkpoint's empty share and mean length from the store."""
     import shutil
 
-    from rlhf_eval.demo_summary import checkpoint_curve, degeneration_warning
+    from rlhf_eval.demo_summary import checkpoint_curve, degeneration_warning, render
 
     out, _, _ = demo
     store = tmp_path / "results.sqlite"
     shutil.copy(out / "ppo" / "results.sqlite", store)
     curve = checkpoint_curve(store)
     assert all(0.0 <= r["empty_share"] <= 1.0 and r["tokens"] >= 0 for r in curve)
-    assert degeneration_warning(curve) == [] or any(r["empty_share"] >= 0.5 for r in curve)
     con = sqlite3.connect(store)
     with con:
         con.execute("UPDATE generations SET completion = '', n_tokens = 0 "
@@ -172,3 +171,6 @@ def test_summary_warns_when_checkpoints_write_nothing(demo, tmp_path):
     assert last["tokens"] == 0.0
     lines = degeneration_warning(curve)
     assert len(lines) == 1 and "checkpoint-4 100%" in lines[0] and "reward hacking" in lines[0]
+    shown = render({"curve": curve, "final": last, "baseline": curve[0], "correlations": {}},
+                   out=tmp_path, run=tmp_path)
+    assert lines[0] in shown

@@ -137,11 +137,12 @@ def test_eval_rm_best_of_n_items_equal_direct_scoring(trained_rm, tmp_path, caps
     from rlhf_eval.rm.scorer import RewardScorer
 
     path, _ = trained_rm
-    items = [{"prompt": f"Question {k}:", "chosen": [" kind and clear"],
+    items = [{"prompt": f"Question {k}:", "chosen": [[" kind and clear", " no", " rude"][k % 3]],
               "rejected": [" rude", " lazy answer", " no"][: 1 + k % 3],
               "subset": "odd" if k % 2 else "even"} for k in range(8)]
+    ties = {"prompt": "q", "chosen": [" a", " b"], "rejected": [" c"], "subset": "Ties"}
     bon = tmp_path / "bon.jsonl"
-    bon.write_text("".join(json.dumps(r) + "\n" for r in items))
+    bon.write_text("".join(json.dumps(r) + "\n" for r in items + [ties]))
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prompt": "q", "chosen": "a", "rejected": "b"}) + "\n")
     out = tmp_path / "ev"
@@ -157,7 +158,7 @@ def test_eval_rm_best_of_n_items_equal_direct_scoring(trained_rm, tmp_path, caps
     assert got["value"] == pytest.approx(np.mean(hits))
     assert got["n_items"] == 8 and got["chance"] == pytest.approx(
         np.mean([1 / (2 + k % 3) for k in range(8)]))
-    assert set(got["by_subset"]) == {"odd", "even"}
+    assert set(got["by_subset"]) == {"odd", "even"} and got["skipped_multi_chosen"] == 1
     assert "best-of-N" in capsys.readouterr().out
 
 
