@@ -177,3 +177,19 @@ def test_llm_judge_on_openai_engine_answers_as_hf_and_reruns_from_cache(world, v
         assert list(rerun["raw_ab"]) == list(got["raw_ab"])
     finally:
         store.close()
+
+
+def test_openai_option_logprobs_by_token_ids_equal_hf(world, vllm_server):
+    """score_options through `vllm serve` (echo + logprobs on the prompt's and option's token
+    ids) equals the hf engine's forward pass: the judges' log-prob mode on a server."""
+    tok = load_tokenizer(world["sft"], require_pad=True)
+    ref = ModelRef("sft", world["sft"], world["sft"], tok)
+    prompts = [s.prompt for s in world["samples"][:3]]
+    options = [[" yes", " no", " the answer"]] * 3
+    with get_engine("openai", base_url=vllm_server.url, max_retries=1) as eng:
+        got = eng.score_options(ref, prompts, options)
+    with get_engine("hf", device="cpu") as eng:
+        want = eng.score_options(ModelRef("sft", world["sft"], None, tok), prompts, options)
+    for row_g, row_w in zip(got, want):
+        for a, b in zip(row_g, row_w):
+            assert abs(a - b) < 1e-3 * max(1.0, abs(b)), (row_g, row_w)

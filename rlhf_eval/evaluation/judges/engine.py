@@ -211,8 +211,11 @@ class LMEngineJudge:
 
             # where the answers come from: a served name says little without the server's URL,
             # and vLLM's own settings (dtype, quantization) change the numbers
+            # (LoRA switches do not change prompt log-probs, and score_options turns LoRA off)
+            vllm_kw = {k: v for k, v in getattr(self.engine, "llm_kwargs", {}).items()
+                       if k not in ("enable_lora", "max_lora_rank")}
             where = {"openai": getattr(self.engine, "base_url", ""),
-                     "vllm": repr(sorted(getattr(self.engine, "llm_kwargs", {}).items()))}
+                     "vllm": repr(sorted(vllm_kw.items()))}
             self._signature = (f"{self.name}:{self.engine.version()}|model="
                                f"{path_fingerprint(self.model_id)}|at={where.get(self.name, '')}"
                                f"|max_prompt={self.max_prompt_tokens}")

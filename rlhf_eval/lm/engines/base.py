@@ -34,14 +34,14 @@ class EngineError(RlhfEvalError, RuntimeError):
 
 
 def prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """``prompt``'s token ids with the tokenizer's special tokens, unless the text already
-    starts with BOS (a chat template wrote it: no second one), and no trailing EOS (a prompt
-    is not finished text)."""
-    bos = getattr(tokenizer, "bos_token", None)
-    special = not (bos and prompt.startswith(bos))
-    ids = list(tokenizer(prompt, add_special_tokens=special)["input_ids"])
+    """``prompt``'s token ids as the hf judge encodes rendered prompts: no special tokens added
+    (a chat template writes its own BOS; a second one would change the numbers), no trailing
+    EOS (a prompt is not finished text). Never empty."""
+    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
     if ids and ids[-1] == getattr(tokenizer, "eos_token_id", None):
         ids = ids[:-1]
+    if not ids:
+        raise EngineError("an empty prompt has no position to score an option from")
     return ids
 
 

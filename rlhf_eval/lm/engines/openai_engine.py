@@ -222,33 +222,37 @@ class OpenAIEngine(Engine):
         return out
 
     def score_options(self, model: ModelRef, prompts, options):
-        """Via ``echo=True, logprobs=1, max_tokens=0``: the server returns the prompt tokens'
-        log-probs (vLLM does; OpenAI's own API no longer does)."""
-        name = self.model_name(model)
+        """Via ``echo=True, logprobs=1, max_tokens=1`` on the prompt's and the option's token
+        ids (:func:`.base.prompt_ids`, :func:`.base.option_ids`, as the hf and vllm engines
+        score them): the server returns the prompt tokens' log-probs by position (vLLM does;
+        OpenAI's own API no longer does). Token ids, not text: a server that adds BOS to text
+        would shift every position."""
+        from .base import option_ids, prompt_ids
 
-        def prompt_lps(text):
+        name, tok = self.model_name(model), model.tokenizer
+        if tok is None:
+            raise EngineError(f"openai engine at {self.base_url}: option log-probs need the "
+                              f"model's tokenizer locally ({name!r} is only a served name)")
+
+        def echoed(ids):
             r = self._call(lambda: self.client.completions.create(
-                model=name, prompt=text, echo=True, logprobs=1, max_tokens=1,
+                model=name, prompt=ids, echo=True, logprobs=1, max_tokens=1,
                 temperature=0.0), f"POST /completions echo (model {name!r})")
             lp = r.choices[0].logprobs
-            return lp.token_logprobs, lp.text_offset, lp.tokens
+            return (lp.token_logprobs or []) if lp is not None else []
 
         out = []
         for prompt, opts in zip(prompts, options):
-            row = []
+            p_ids, row = prompt_ids(tok, prompt), []
             for opt in opts:
-                lps, offsets, tokens = prompt_lps(prompt + opt)
-                full = len(prompt + opt)
-                # the option's tokens; one that began in the prompt (" A" after "Answer: ")
-                # counts too: its probability is the option's
-                span = [lp for lp, off, t in zip(lps or [], offsets or [], tokens or [])
-                        if lp is not None and off < full and off + len(t) > len(prompt)]
-                if not span:   # no echo, or the option merged into the prompt's last token
+                o_ids = option_ids(tok, prompt, opt)
+                lps = echoed(p_ids + o_ids)[len(p_ids):len(p_ids) + len(o_ids)]
+                if len(lps) != len(o_ids) or any(x is None for x in lps):
                     raise EngineError(
                         f"openai engine at {self.base_url}: no prompt log-probs for option "
                         f"{opt!r} (the server must support echo=True with logprobs, as vLLM "
                         "does); judge with mode 'parse' instead")
-                row.append(float(sum(span)))
+                row.append(float(sum(lps)))
             out.append(row)
         return out
 
