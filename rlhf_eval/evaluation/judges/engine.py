@@ -22,6 +22,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ...errors import ConfigError, ModelError
+from ...lm.engines import ENGINES  # torch-free: the one list of engine names
 
 
 class JudgeEngine(Protocol):
@@ -256,8 +257,6 @@ class LMEngineJudge:
         if self._owns:
             self.engine.close()
 
-
-from ...lm.engines import ENGINES  # noqa: E402  (torch-free: the one list of engine names)
 
 
 def make_engine(engine: str, model: str, *, engine_options: dict | None = None,

@@ -45,12 +45,12 @@ def prompt_ids(tokenizer, prompt: str) -> list[int]:
     return ids
 
 
-def option_ids(tokenizer, prompt: str, option: str) -> list[int]:
-    """The token ids of ``option`` continuing ``prompt``: the tail of ``prompt + option``
-    tokenized together when the prompt's own ids are its prefix, else (the option merged with
-    the prompt's last token, e.g. ``"Answer: "`` + ``"A"`` -> ``" A"``) the option tokenized
-    on its own. Never empty: an empty span would give every option log-prob 0."""
-    own = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+def option_ids(tokenizer, prompt: str, option: str, own: list[int]) -> list[int]:
+    """The token ids of ``option`` continuing ``prompt`` (whose ids, :func:`prompt_ids`, are
+    ``own``: encoded once per prompt, not once per option): the tail of ``prompt + option``
+    tokenized together when ``own`` is its prefix, else (the option merged with the prompt's
+    last token, e.g. ``"Answer: "`` + ``"A"`` -> ``" A"``) the option tokenized on its own.
+    Never empty: an empty span would give every option log-prob 0."""
     joint = tokenizer(prompt + option, add_special_tokens=False)["input_ids"]
     if joint[:len(own)] == own and len(joint) > len(own):
         ids = joint[len(own):]

@@ -152,7 +152,7 @@ class HFEngine(Engine):
                 p_ids = prompt_ids(tok, prompt)
                 row = []
                 for opt in opts:
-                    x = torch.tensor([p_ids + option_ids(tok, prompt, opt)], device=dev)
+                    x = torch.tensor([p_ids + option_ids(tok, prompt, opt, p_ids)], device=dev)
                     logp = torch.log_softmax(lm(input_ids=x).logits[0, :-1].float(), -1)
                     tgt = x[0, 1:]
                     lp = logp.gather(-1, tgt[:, None])[:, 0][len(p_ids) - 1:]

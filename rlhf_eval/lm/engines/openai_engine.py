@@ -245,7 +245,7 @@ class OpenAIEngine(Engine):
         for prompt, opts in zip(prompts, options):
             p_ids, row = prompt_ids(tok, prompt), []
             for opt in opts:
-                o_ids = option_ids(tok, prompt, opt)
+                o_ids = option_ids(tok, prompt, opt, p_ids)
                 lps = echoed(p_ids + o_ids)[len(p_ids):len(p_ids) + len(o_ids)]
                 if len(lps) != len(o_ids) or any(x is None for x in lps):
                     raise EngineError(

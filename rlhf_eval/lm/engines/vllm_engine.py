@@ -163,7 +163,7 @@ class VLLMEngine(Engine):
         for prompt, opts in zip(prompts, options):
             p_ids = prompt_ids(tok, prompt)         # as the hf engine scores it
             for opt in opts:
-                reqs.append({"prompt_token_ids": p_ids + option_ids(tok, prompt, opt)})
+                reqs.append({"prompt_token_ids": p_ids + option_ids(tok, prompt, opt, p_ids)})
                 spans.append(len(p_ids))
         from vllm import SamplingParams
 
